@@ -1,0 +1,48 @@
+import type { Logger } from 'pino';
+import type { SectionContext } from '../config/section.js';
+import type { Component } from '../model/component.js';
+import type { DogStatsdEvent, InterMetric } from '../model/metric.js';
+import type { Telemetry } from '../telemetry/types.js';
+
+/** What a sink is given at creation: deliberately narrow (no "server"). */
+export interface SinkContext {
+  /** The user's `name` for this sink instance (metric_sinks[].name). */
+  readonly name: string;
+  /** Configured hostname ('' when omit_empty_hostname and none set). */
+  readonly hostname: string;
+  /** Flush interval in seconds (counters become rates by dividing by it). */
+  readonly intervalSeconds: number;
+  readonly logger: Logger;
+  readonly telemetry: Telemetry;
+}
+
+/** Result counts of one flush, as Go Veneur's MetricFlushResult. */
+export interface FlushResult {
+  readonly flushed: number;
+  readonly skipped: number;
+  readonly dropped: number;
+}
+
+/**
+ * A metric sink. `flush` receives one frozen batch shared with every other sink
+ * and must not mutate it. It should honour `signal` (aborted at the flush deadline).
+ * Throwing reports the flush as failed; the wrapper contains it.
+ */
+export interface MetricSink extends Component {
+  flush(metrics: readonly InterMetric[], signal: AbortSignal): Promise<FlushResult>;
+  /** Events collected during the interval (DogStatsD `_e`), handed over before `flush`. */
+  flushEvents?(events: readonly DogStatsdEvent[], signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * A pluggable metric-sink kind. `parseConfig` is pure and throws ConfigError
+ * naming the YAML path, e.g. `metric_sinks[2].config.api_key`. Implement it with
+ * `parseSection(schema, raw, ctx)` from config/section.ts: `ctx.path` is the path of
+ * the `config` map itself and `ctx.envPrefix` is the sink's name (Go Veneur's
+ * per-sink env overlay: sink `dd` -> `DD_APIKEY`).
+ */
+export interface MetricSinkDefinition<C = unknown> {
+  readonly kind: string;
+  parseConfig(raw: unknown, ctx: SectionContext): C;
+  create(config: C, ctx: SinkContext): MetricSink;
+}

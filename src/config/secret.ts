@@ -21,7 +21,8 @@ export class Secret {
   toJSON(): string {
     return this.toString();
   }
+  /** util.inspect / console.log: show that a value is present without showing it. */
   [inspect.custom](): string {
-    return this.toString();
+    return this.#value === '' ? "Secret('')" : 'Secret(REDACTED)';
   }
 }

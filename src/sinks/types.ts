@@ -3,6 +3,7 @@ import type { SectionContext } from '../config/section.js';
 import type { Component } from '../model/component.js';
 import type { DogStatsdEvent, InterMetric } from '../model/metric.js';
 import type { Telemetry } from '../telemetry/types.js';
+import { VeneurError } from '../util/errors.js';
 
 /** What a sink is given at creation: deliberately narrow (no "server"). */
 export interface SinkContext {
@@ -21,6 +22,21 @@ export interface FlushResult {
   readonly flushed: number;
   readonly skipped: number;
   readonly dropped: number;
+}
+
+/**
+ * Thrown by a sink whose flush partly failed (e.g. one of several request bodies was
+ * rejected): it reports the failure AND the counts of what did get through, so the
+ * wrapper neither loses the partial success nor treats the flush as clean.
+ * Any other error means "nothing was flushed" (all of the batch counts as dropped).
+ */
+export class SinkFlushError extends VeneurError {
+  readonly result: FlushResult;
+  constructor(message: string, result: FlushResult, options?: { cause?: unknown }) {
+    super('ERR_SINK_FLUSH', message, options);
+    this.name = 'SinkFlushError';
+    this.result = result;
+  }
 }
 
 /**

@@ -1,0 +1,1 @@
+export { type BlackholeConfig, BlackholeMetricSink, blackholeSinkDefinition } from './sink.js';

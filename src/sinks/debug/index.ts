@@ -1,0 +1,8 @@
+export {
+  createDebugSink,
+  type DebugConfig,
+  DebugMetricSink,
+  debugSinkDefinition,
+  parseDebugConfig,
+  renderDebugTable,
+} from './sink.js';

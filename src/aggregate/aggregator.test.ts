@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { generateSync } from '../flush/generate.js';
+import { makePolicy } from '../flush/policy.js';
+import { type InterMetric, InterMetricType, MetricType, Scope } from '../model/metric.js';
+import { PacketType, ParseError } from '../protocol/dogstatsd/errors.js';
+import { Aggregator } from './aggregator.js';
+import type { AnySeries, CounterSeries, HistogramSeries } from './series.js';
+
+function agg(extendTags: string[] = []): Aggregator {
+  return new Aggregator({ extendTags, metricMaxLength: 4096, nowSeconds: () => 1000 });
+}
+
+function send(a: Aggregator, ...lines: string[]): void {
+  a.ingestPacket(Buffer.from(lines.join('\n')));
+}
+
+function userSeries(a: Aggregator): AnySeries[] {
+  return [...a.swap().series.values()].filter((s) => !s.name.startsWith('veneur.'));
+}
+
+function flushed(a: Aggregator, percentiles: number[] = [], aggregates = ['min', 'max', 'count'] as const): InterMetric[] {
+  const policy = makePolicy({ isLocal: false, percentiles, aggregates: [...aggregates] });
+  return generateSync(a.swap().series.values(), policy, 1234).metrics.filter((m) => !m.name.startsWith('veneur.'));
+}
+
+function byName(ms: InterMetric[]): Record<string, number> {
+  return Object.fromEntries(ms.map((m) => [m.name, m.value]));
+}
+
+describe('aggregator', () => {
+  it('scales counters by sample rate and keeps fractions', () => {
+    const a = agg();
+    send(a, 'c:5|c|@0.5', 'f:0.5|c', 'f:0.25|c', 'r:1|c|@0.1', 'r:1|c|@0.1', 'r:1|c|@0.1');
+    const m = byName(flushed(a));
+    assert.equal(m.c, 10);
+    assert.equal(m.f, 0.75);
+    assert.equal(m.r, 30);
+  });
+
+  it('keeps the last gauge and counts distinct set members', () => {
+    const a = agg();
+    send(a, 'g:1|g', 'g:7.5|g', 'g:3|g|@0.5');
+    for (const v of ['5', '5', '123', '2147483647', '-2147483648']) send(a, `s:${v}|s`);
+    const m = byName(flushed(a));
+    assert.equal(m.g, 3);
+    assert.equal(m.s, 4);
+  });
+
+  it('reproduces Veneur percentiles for 1, 2, 7, 8, 100', () => {
+    const a = agg();
+    send(a, 'h:1|h', 'h:2|h', 'h:7|h', 'h:8|h', 'h:100|h');
+    const ms = flushed(a, [0.5, 0.75, 0.99], ['min', 'max', 'count', 'median', 'sum', 'avg', 'hmean'] as never);
+    assert.deepEqual(
+      ms.map((x) => x.name),
+      ['h.max', 'h.min', 'h.sum', 'h.avg', 'h.count', 'h.median', 'h.hmean', 'h.50percentile', 'h.75percentile', 'h.99percentile'],
+    );
+    const m = byName(ms);
+    assert.equal(m['h.50percentile'], 6);
+    assert.equal(m['h.75percentile'], 42.375);
+    assert.ok(Math.abs(m['h.99percentile'] - 97.7) < 1e-9);
+    assert.equal(m['h.max'], 100);
+    assert.equal(m['h.min'], 1);
+    assert.equal(m['h.count'], 5);
+    assert.equal(m['h.sum'], 118);
+    assert.equal(ms.find((x) => x.name === 'h.count')?.type, InterMetricType.Counter);
+  });
+
+  it('splits multi-value lines into samples with the same identity', () => {
+    const a = agg();
+    send(a, 'a.b.c:1:2:3:4|ms|@0.1|#result:success,op:frob');
+    const [s] = userSeries(a) as HistogramSeries[];
+    assert.equal(s.type, MetricType.Timer);
+    assert.deepEqual(s.tags, ['op:frob', 'result:success']);
+    assert.equal(s.localWeight, 40);
+    assert.equal(s.digest.count(), 40);
+  });
+
+  it('treats differently ordered tags as one series', () => {
+    const a = agg();
+    send(a, 'x:1|c|#foo:bar,baz:gorch', 'x:2|c|#baz:gorch,foo:bar');
+    const s = userSeries(a);
+    assert.equal(s.length, 1);
+    assert.equal((s[0] as CounterSeries).value, 3);
+  });
+
+  it('applies magic tags as scopes', () => {
+    const a = agg();
+    send(a, 'h:1|h|#veneurlocalonly', 'h:1|h|#veneurglobalonly:true', 'h:1|h', 'c:1|c|#veneurlocalonly', 'c:1|c');
+    const s = userSeries(a);
+    const scopes = s.map((x) => `${x.name}/${x.type}/${x.scope}/${x.tags.join(',')}`).sort();
+    assert.deepEqual(scopes, [
+      `c/${MetricType.Counter}/${Scope.Mixed}/`,
+      `h/${MetricType.Histogram}/${Scope.Mixed}/`,
+      `h/${MetricType.Histogram}/${Scope.Local}/`,
+      `h/${MetricType.Histogram}/${Scope.Global}/`,
+    ]);
+    assert.equal((s.find((x) => x.name === 'c') as CounterSeries).value, 2);
+  });
+
+  it('counts every malformed line by cause and still takes good lines of the same datagram', () => {
+    const a = agg();
+    send(
+      a,
+      'foo',
+      'foo:1',
+      'good:1|c',
+      'foo:1||',
+      'foo:|c|',
+      'x:nan|g|#shell',
+      'x:+inf|g|#shell',
+      'foo:1|foo|',
+      'foo:1|c|foo',
+      'foo:1|c|@1.1',
+      'a.b.c:fart|c',
+      ':1|c',
+      'p:1::2|c',
+      'e:|c',
+      '_e{3,3}:foo',
+      '_sc|foo.bar|5',
+    );
+    assert.equal(a.errorCount(PacketType.Metric, ParseError.NoPipe), 2);
+    assert.equal(a.errorCount(PacketType.Metric, ParseError.EmptyType), 1);
+    assert.equal(a.errorCount(PacketType.Metric, ParseError.EmptySection), 1);
+    assert.equal(a.errorCount(PacketType.Metric, ParseError.BadValue), 3);
+    assert.equal(a.errorCount(PacketType.Metric, ParseError.UnknownType), 1);
+    assert.equal(a.errorCount(PacketType.Metric, ParseError.UnknownSection), 1);
+    assert.equal(a.errorCount(PacketType.Metric, ParseError.BadSampleRate), 1);
+    assert.equal(a.errorCount(PacketType.Metric, ParseError.EmptyName), 1);
+    assert.equal(a.errorCount(PacketType.Metric, ParseError.EmptyValue), 1);
+    assert.equal(a.errorCount(PacketType.Event, ParseError.BadEvent), 1);
+    assert.equal(a.errorCount(PacketType.ServiceCheck, ParseError.BadServiceCheck), 1);
+    assert.equal(a.errorTotal, 14);
+    const snap = a.swap();
+    const good = snap.series.get(`${MetricType.Counter}${Scope.Mixed}|good|`) as CounterSeries;
+    assert.equal(good.value, 1);
+    // partial acceptance of a multi-value line: the value before the empty piece counts
+    const p = snap.series.get(`${MetricType.Counter}${Scope.Mixed}|p|`) as CounterSeries;
+    assert.equal(p.value, 1);
+    const errs = [...snap.series.values()].filter((s) => s.name === 'veneur.packet.error_total');
+    assert.equal(errs.reduce((n, s) => n + (s as CounterSeries).value, 0), 14);
+    assert.ok(errs.some((s) => s.tags.includes('cause:bad_value') && s.tags.includes('reason:parse')));
+  });
+
+  it('drops a datagram longer than metric_max_length whole', () => {
+    const a = new Aggregator({ extendTags: [], metricMaxLength: 20 });
+    send(a, 'a:1|c', 'b:1|c', 'c:1|c', 'd:1|c');
+    assert.equal(a.errorCount(PacketType.Unknown, ParseError.TooLong), 1);
+    assert.equal(userSeries(a).length, 0);
+  });
+
+  it('starts every interval empty: absent series are not sent', () => {
+    const a = agg();
+    send(a, 'x:1|c');
+    assert.equal(userSeries(a).length, 1);
+    assert.equal(userSeries(a).length, 0);
+    send(a, 'x:2|c');
+    const s = userSeries(a) as CounterSeries[];
+    assert.equal(s[0].value, 2);
+  });
+
+  it('applies extend_tags to metrics, events and checks', () => {
+    const a = agg(['env:prod']);
+    send(a, 'x:1|c|#env:dev,a:b', '_sc|chk|0|#env:dev', '_e{1,1}:t|x|#env:dev,k');
+    const snap = a.swap();
+    const tags = [...snap.series.values()].filter((s) => !s.name.startsWith('veneur.')).map((s) => s.tags.join(','));
+    assert.deepEqual(tags.sort(), ['a:b,env:prod', 'env:prod']);
+    assert.deepEqual([...snap.events[0].tags], [['env', 'prod'], ['k', '']]);
+  });
+
+  it('keeps the last service check per name and tags', () => {
+    const a = agg();
+    send(a, '_sc|chk|0|h:a|m:first', '_sc|chk|2|h:b|m:second');
+    const ms = flushed(a);
+    assert.equal(ms.length, 1);
+    assert.equal(ms[0].type, InterMetricType.Status);
+    assert.equal(ms[0].value, 2);
+    assert.equal(ms[0].message, 'second');
+    assert.equal(ms[0].hostName, 'b');
+    assert.equal(ms[0].timestamp, 1234);
+  });
+});

@@ -1,0 +1,330 @@
+/**
+ * The only hot mutable state: one interval's series, fed synchronously from
+ * socket callbacks (DESIGN.md "The hot path"): no Promise, closure or throw per
+ * packet or line; bad input returns a ParseError that is counted.
+ *
+ * Per line: find `|` and `:`, hash (name ++ suffix) bytes, look the raw key up in
+ * the KeyTable (canonicalise tags and build strings only on a miss), parse the
+ * value(s), update the series. `swap()` hands the interval's series to the
+ * flusher in O(1): the KeyTable survives, its entries re-attach lazily to the
+ * new interval's series (generation check).
+ */
+import type { DogStatsdEvent } from '../model/metric.js';
+import { MetricType, Scope } from '../model/metric.js';
+import { PARSE_ERROR_CAUSES, PACKET_TYPE_NAMES, PacketType, ParseError } from '../protocol/dogstatsd/errors.js';
+import { parseEvent, parseServiceCheck } from '../protocol/dogstatsd/event.js';
+import { canonicalizeTags, compareBytewise, findByte, ParsedSuffix, parseSuffix, tagKey } from '../protocol/dogstatsd/metric.js';
+import { parseNumber } from '../protocol/dogstatsd/number.js';
+import { KeyEntry, KeyTable, hashKey } from './key-table.js';
+import {
+  type AnySeries,
+  type CounterSeries,
+  type GaugeSeries,
+  type HistogramSeries,
+  newSeries,
+  type SetSeries,
+  type StatusSeries,
+  seriesKey,
+} from './series.js';
+
+const PIPE = 124;
+const COLON = 58;
+const NEWLINE = 10;
+const N_CAUSES = 32;
+
+export interface AggregatorOptions {
+  /** config extend_tags (empty entries already removed) */
+  readonly extendTags: readonly string[];
+  /** config metric_max_length: longer datagrams are dropped whole (§1.5) */
+  readonly metricMaxLength: number;
+  /** Max events kept per interval; more are dropped and counted. */
+  readonly maxEventsPerInterval?: number;
+  /** Clock in unix seconds (tests inject one). */
+  readonly nowSeconds?: () => number;
+}
+
+/** What one interval produced, handed to the flusher. */
+export interface Snapshot {
+  readonly series: ReadonlyMap<string, AnySeries>;
+  readonly events: readonly DogStatsdEvent[];
+}
+
+/** The scope a series is keyed and flushed under, from its type and magic tag (§2.2, §2.4). */
+export function effectiveScope(type: MetricType, magic: 0 | 1 | 2): Scope {
+  switch (type) {
+    case MetricType.Counter:
+    case MetricType.Gauge:
+      // local-only and mixed counters/gauges behave identically (flushed here, never forwarded)
+      return magic === 2 ? Scope.Global : Scope.Mixed;
+    case MetricType.Set:
+      // global-only sets behave as mixed (forwarded, flushed by the global)
+      return magic === 1 ? Scope.Local : Scope.Mixed;
+    case MetricType.Status:
+      return Scope.Local;
+    default:
+      return magic as Scope;
+  }
+}
+
+export class Aggregator {
+  readonly #extendTags: readonly string[];
+  readonly #extendKeys: ReadonlySet<string>;
+  readonly #maxLength: number;
+  readonly #maxEvents: number;
+  readonly #now: () => number;
+  readonly #table = new KeyTable(4096);
+  readonly #suffix = new ParsedSuffix();
+  #series = new Map<string, AnySeries>();
+  #events: DogStatsdEvent[] = [];
+  #gen = 0;
+  /** errors[packetType * N_CAUSES + cause] */
+  readonly #errors = new Float64Array(4 * N_CAUSES);
+  #processed = 0;
+  #eventsDropped = 0;
+  /** cache for internal (self-telemetry) metric identities */
+  readonly #internalKeys = new Map<string, { name: string; tags: readonly string[]; key: string }>();
+
+  constructor(opts: AggregatorOptions) {
+    this.#extendTags = opts.extendTags.filter((t) => t !== '');
+    this.#extendKeys = new Set(this.#extendTags.map(tagKey));
+    this.#maxLength = opts.metricMaxLength;
+    this.#maxEvents = opts.maxEventsPerInterval ?? 10_000;
+    this.#now = opts.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
+  }
+
+  /** Number of series in the current interval. */
+  get seriesCount(): number {
+    return this.#series.size;
+  }
+
+  /** Samples accepted in the current interval. */
+  get processed(): number {
+    return this.#processed;
+  }
+
+  /** Total errors counted in the current interval for (packetType, cause). */
+  errorCount(packetType: PacketType, cause: ParseError): number {
+    return this.#errors[packetType * N_CAUSES + cause];
+  }
+
+  /** Total errors counted in the current interval. */
+  get errorTotal(): number {
+    let s = 0;
+    for (let i = 0; i < this.#errors.length; i++) s += this.#errors[i];
+    return s;
+  }
+
+  /** One datagram (UDP, unixgram): `\n`-separated lines, empty lines ignored. */
+  ingestPacket(buf: Buffer, len: number = buf.length): void {
+    if (len > this.#maxLength) {
+      this.#errors[PacketType.Unknown * N_CAUSES + ParseError.TooLong]++;
+      return;
+    }
+    let start = 0;
+    while (start < len) {
+      let end = findByte(buf, NEWLINE, start, len);
+      if (end < 0) end = len;
+      if (end > start) this.ingestLine(buf, start, end);
+      start = end + 1;
+    }
+  }
+
+  /** One line [start, end) without its newline. */
+  ingestLine(buf: Buffer, start: number, end: number): void {
+    if (buf[start] === 95 /* _ */) {
+      if (end - start > 2 && buf[start + 1] === 101 /* e */ && buf[start + 2] === 123 /* { */) {
+        this.#ingestEvent(buf, start, end);
+        return;
+      }
+      if (end - start > 2 && buf[start + 1] === 115 /* s */ && buf[start + 2] === 99 /* c */) {
+        this.#ingestServiceCheck(buf, start, end);
+        return;
+      }
+    }
+    const pipe = findByte(buf, PIPE, start, end);
+    if (pipe < 0) return this.#error(ParseError.NoPipe);
+    const colon = findByte(buf, COLON, start, pipe);
+    if (colon < 0) return this.#error(ParseError.NoColon);
+    if (colon === start) return this.#error(ParseError.EmptyName);
+
+    const h = hashKey(buf, start, colon, pipe, end);
+    let entry = this.#table.get(h, buf, start, colon, pipe, end);
+    if (entry === undefined) {
+      const created = this.#newEntry(h, buf, start, colon, pipe, end);
+      if (typeof created === 'number') return this.#error(created);
+      entry = created;
+    }
+    let series = entry.series;
+    if (entry.gen !== this.#gen || series === null) series = this.#attach(entry);
+
+    // values: [colon+1, pipe), `:`-separated; empty list = no samples, no error (§14.4)
+    let vs = colon + 1;
+    if (vs === pipe) return;
+    const weight = entry.weight;
+    for (;;) {
+      let ve = findByte(buf, COLON, vs, pipe);
+      if (ve < 0) ve = pipe;
+      if (ve === vs) return this.#error(ParseError.EmptyValue);
+      switch (entry.type) {
+        case MetricType.Counter: {
+          const v = parseNumber(buf, vs, ve);
+          if (v !== v) return this.#error(ParseError.BadValue);
+          (series as CounterSeries).value += v * weight;
+          break;
+        }
+        case MetricType.Gauge: {
+          const v = parseNumber(buf, vs, ve);
+          if (v !== v) return this.#error(ParseError.BadValue);
+          (series as GaugeSeries).value = v;
+          break;
+        }
+        case MetricType.Histogram:
+        case MetricType.Timer: {
+          const v = parseNumber(buf, vs, ve);
+          if (v !== v) return this.#error(ParseError.BadValue);
+          (series as HistogramSeries).sample(v, weight);
+          break;
+        }
+        case MetricType.Set:
+          (series as SetSeries).hll.insertBytes(buf, vs, ve);
+          break;
+      }
+      this.#processed++;
+      if (ve === pipe) return;
+      vs = ve + 1;
+    }
+  }
+
+  #error(cause: ParseError, packetType: PacketType = PacketType.Metric): void {
+    this.#errors[packetType * N_CAUSES + cause]++;
+  }
+
+  /** Cache miss: validate the suffix, canonicalise, build the strings once. */
+  #newEntry(h: number, buf: Buffer, start: number, colon: number, pipe: number, end: number): KeyEntry | ParseError {
+    const sfx = this.#suffix;
+    const err = parseSuffix(buf, pipe, end, sfx);
+    if (err !== ParseError.None) return err;
+    const name = buf.toString('utf8', start, colon);
+    const rawTags = sfx.tagsStart >= 0 ? buf.toString('utf8', sfx.tagsStart, sfx.tagsEnd) : null;
+    const canon = canonicalizeTags(rawTags, this.#extendTags, this.#extendKeys);
+    const scope = effectiveScope(sfx.type, canon.magic);
+    const key = seriesKey(sfx.type, scope, name, canon.tags.join(','));
+    const nameLen = colon - start;
+    const bytes = new Uint8Array(nameLen + (end - pipe));
+    bytes.set(buf.subarray(start, colon), 0);
+    bytes.set(buf.subarray(pipe, end), nameLen);
+    const entry = new KeyEntry(h, bytes, nameLen, sfx.type, scope, 1 / sfx.rate, name, canon.tags, key);
+    this.#table.insert(entry);
+    return entry;
+  }
+
+  /** Point a cache entry at this interval's series (creating the series if needed). */
+  #attach(entry: KeyEntry): AnySeries {
+    let s = this.#series.get(entry.key);
+    if (s === undefined) {
+      s = newSeries(entry.type, entry.scope, entry.name, entry.tags, entry.key);
+      this.#series.set(entry.key, s);
+    }
+    entry.series = s;
+    entry.gen = this.#gen;
+    return s;
+  }
+
+  #ingestEvent(buf: Buffer, start: number, end: number): void {
+    const ev = parseEvent(buf, start, end, this.#now(), this.#extendTags);
+    if (ev === null) return this.#error(ParseError.BadEvent, PacketType.Event);
+    if (this.#events.length >= this.#maxEvents) {
+      this.#eventsDropped++;
+      return;
+    }
+    this.#events.push(ev);
+  }
+
+  #ingestServiceCheck(buf: Buffer, start: number, end: number): void {
+    const sc = parseServiceCheck(buf, start, end, this.#extendTags, this.#extendKeys);
+    if (sc === null) return this.#error(ParseError.BadServiceCheck, PacketType.ServiceCheck);
+    const key = seriesKey(MetricType.Status, Scope.Local, sc.name, sc.tags.join(','));
+    let s = this.#series.get(key) as StatusSeries | undefined;
+    if (s === undefined) {
+      s = newSeries(MetricType.Status, Scope.Local, sc.name, sc.tags, key) as StatusSeries;
+      this.#series.set(key, s);
+    }
+    s.value = sc.status;
+    s.message = sc.message;
+    s.hostName = sc.hostname;
+    this.#processed++;
+  }
+
+  /**
+   * Slow path for self-telemetry (`veneur.*`) and other in-process sources:
+   * `name` is used as given; tags need not be sorted.
+   */
+  ingestInternal(type: MetricType, name: string, tags: readonly string[], value: number, scope: Scope = Scope.Mixed): void {
+    const cacheKey = `${type}${scope}|${name}|${tags.join(',')}`;
+    let id = this.#internalKeys.get(cacheKey);
+    if (id === undefined) {
+      const sorted = [...tags, ...this.#extendTags.filter((t) => !tags.some((x) => tagKey(x) === tagKey(t)))].sort(
+        compareBytewise,
+      );
+      id = { name, tags: sorted, key: seriesKey(type, scope, name, sorted.join(',')) };
+      if (this.#internalKeys.size > 10_000) this.#internalKeys.clear();
+      this.#internalKeys.set(cacheKey, id);
+    }
+    let s = this.#series.get(id.key);
+    if (s === undefined) {
+      s = newSeries(type, scope, id.name, id.tags, id.key);
+      this.#series.set(id.key, s);
+    }
+    switch (s.type) {
+      case MetricType.Counter:
+        s.value += value;
+        break;
+      case MetricType.Gauge:
+        s.value = value;
+        break;
+      case MetricType.Histogram:
+      case MetricType.Timer:
+        if (Number.isFinite(value)) s.sample(value, 1);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Turn this interval's ingest counters into `veneur.*` series of the same interval. */
+  #recordSelfMetrics(): void {
+    const errs = this.#errors;
+    for (let pt = 0; pt < 4; pt++) {
+      for (let c = 0; c < N_CAUSES; c++) {
+        const n = errs[pt * N_CAUSES + c];
+        if (n === 0) continue;
+        const reason = c === ParseError.TooLong ? 'toolong' : 'parse';
+        this.ingestInternal(MetricType.Counter, 'veneur.packet.error_total', [
+          `packet_type:${PACKET_TYPE_NAMES[pt]}`,
+          `reason:${reason}`,
+          `cause:${PARSE_ERROR_CAUSES[c]}`,
+        ], n);
+      }
+    }
+    errs.fill(0);
+    if (this.#processed > 0) this.ingestInternal(MetricType.Counter, 'veneur.worker.metrics_processed_total', [], this.#processed);
+    this.#processed = 0;
+    if (this.#eventsDropped > 0) {
+      this.ingestInternal(MetricType.Counter, 'veneur.worker.events_dropped_total', [], this.#eventsDropped);
+      this.#eventsDropped = 0;
+    }
+  }
+
+  /** End the interval: O(1) hand-off of everything aggregated so far. */
+  swap(): Snapshot {
+    this.#recordSelfMetrics();
+    const snapshot: Snapshot = { series: this.#series, events: this.#events };
+    // keep the raw-key cache across intervals, but not unboundedly: raw variants of
+    // series that stopped arriving are dropped when the cache outgrows the series set
+    if (this.#table.size > 2 * this.#series.size + 65_536) this.#table.clear();
+    this.#series = new Map();
+    this.#events = [];
+    this.#gen++;
+    return snapshot;
+  }
+}

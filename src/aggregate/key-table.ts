@@ -1,0 +1,124 @@
+/**
+ * A hash table keyed by the raw bytes of a metric line's identity
+ * (name bytes ++ suffix bytes, i.e. the line without its values), so the hot path
+ * finds its series without building a string (DESIGN.md "The hot path").
+ *
+ * Open addressing, linear probing, power-of-two capacity; the 32-bit hashes live
+ * in an Int32Array so most probes never touch the entry object.
+ */
+import type { MetricType, Scope } from '../model/metric.js';
+import type { AnySeries } from './series.js';
+
+export class KeyEntry {
+  /** Series of the interval `gen` (stale when gen differs from the aggregator's). */
+  series: AnySeries | null = null;
+  gen = -1;
+  constructor(
+    readonly hash: number,
+    /** name bytes followed by suffix bytes */
+    readonly bytes: Uint8Array,
+    readonly nameLen: number,
+    readonly type: MetricType,
+    readonly scope: Scope,
+    /** 1 / sample rate */
+    readonly weight: number,
+    readonly name: string,
+    readonly tags: readonly string[],
+    readonly key: string,
+  ) {}
+}
+
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 16777619;
+
+/** FNV-1a over [a0,a1) then [b0,b1) of buf. */
+export function hashKey(buf: Uint8Array, a0: number, a1: number, b0: number, b1: number): number {
+  let h = FNV_OFFSET;
+  for (let i = a0; i < a1; i++) h = Math.imul(h ^ buf[i], FNV_PRIME);
+  for (let i = b0; i < b1; i++) h = Math.imul(h ^ buf[i], FNV_PRIME);
+  return h;
+}
+
+export class KeyTable {
+  #hashes: Int32Array;
+  #entries: (KeyEntry | undefined)[];
+  #mask: number;
+  #size = 0;
+
+  constructor(initialCapacity = 1024) {
+    let cap = 16;
+    while (cap < initialCapacity) cap <<= 1;
+    this.#hashes = new Int32Array(cap);
+    this.#entries = new Array<KeyEntry | undefined>(cap).fill(undefined);
+    this.#mask = cap - 1;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Find the entry whose bytes equal buf[a0,a1) ++ buf[b0,b1). */
+  get(h: number, buf: Uint8Array, a0: number, a1: number, b0: number, b1: number): KeyEntry | undefined {
+    const hashes = this.#hashes;
+    const entries = this.#entries;
+    const mask = this.#mask;
+    const nameLen = a1 - a0;
+    const total = nameLen + (b1 - b0);
+    let idx = h & mask;
+    for (;;) {
+      const e = entries[idx];
+      if (e === undefined) return undefined;
+      if (hashes[idx] === h && e.nameLen === nameLen && e.bytes.length === total) {
+        const bytes = e.bytes;
+        let ok = true;
+        for (let i = 0; i < nameLen; i++) {
+          if (bytes[i] !== buf[a0 + i]) {
+            ok = false;
+            break;
+          }
+        }
+        if (ok) {
+          const off = nameLen - b0;
+          for (let i = b0; i < b1; i++) {
+            if (bytes[off + i] !== buf[i]) {
+              ok = false;
+              break;
+            }
+          }
+          if (ok) return e;
+        }
+      }
+      idx = (idx + 1) & mask;
+    }
+  }
+
+  /** Insert an entry known to be absent. */
+  insert(e: KeyEntry): void {
+    if ((this.#size + 1) * 2 > this.#entries.length) this.#grow();
+    this.#place(e);
+    this.#size++;
+  }
+
+  clear(): void {
+    this.#hashes.fill(0);
+    this.#entries.fill(undefined);
+    this.#size = 0;
+  }
+
+  #place(e: KeyEntry): void {
+    const mask = this.#mask;
+    let idx = e.hash & mask;
+    while (this.#entries[idx] !== undefined) idx = (idx + 1) & mask;
+    this.#entries[idx] = e;
+    this.#hashes[idx] = e.hash;
+  }
+
+  #grow(): void {
+    const old = this.#entries;
+    const cap = old.length * 2;
+    this.#hashes = new Int32Array(cap);
+    this.#entries = new Array<KeyEntry | undefined>(cap).fill(undefined);
+    this.#mask = cap - 1;
+    for (const e of old) if (e !== undefined) this.#place(e);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Composition root: Config -> running components. Start order: sinks, then
+ * aggregation and the flush clock, then listeners and HTTP. Shutdown reverses
+ * it, with one final flush after the listeners close so that SIGTERM loses
+ * nothing that was received.
+ */
+import type { Logger } from 'pino';
+import { Aggregator } from '../aggregate/aggregator.js';
+import type { Config } from '../config/types.js';
+import { Flusher } from '../flush/flusher.js';
+import { makePolicy } from '../flush/policy.js';
+import { UdpListener } from '../ingest/udp.js';
+import type { Component } from '../model/component.js';
+import { type WrappedMetricSink, wrapMetricSink } from '../sinks/helper/wrap.js';
+import { InternalTelemetry } from '../telemetry/internal.js';
+import { parseListenAddress } from '../util/address.js';
+import { ConfigError, joinPath } from '../util/errors.js';
+import { HttpServer } from './http.js';
+import { metricSinkKinds, plannedMetricSinkKinds } from './registry.js';
+
+export interface BuildOptions {
+  readonly logger: Logger;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly strict: boolean;
+  readonly version: string;
+  readonly buildDate: string;
+  readonly printSecrets: boolean;
+  /** Called when something asks the process to shut down (POST /quitquitquit). */
+  readonly onQuit: () => void;
+}
+
+export interface App {
+  readonly aggregator: Aggregator;
+  readonly flusher: Flusher;
+  readonly listeners: readonly UdpListener[];
+  readonly http: HttpServer | null;
+  readonly sinks: readonly WrappedMetricSink[];
+  start(): Promise<void>;
+  /** Stop listeners, flush once more, stop sinks and HTTP. Idempotent. */
+  shutdown(deadline: number): Promise<void>;
+}
+
+/** Env prefix of a sink's own config overlay (Go uses the sink name: `dd` -> `DD_APIKEY`). */
+export function sinkEnvPrefix(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+/**
+ * Which global `tags_exclude` entries apply to a sink: `tag` applies to all sinks,
+ * `tag|sink1|sink2` only to the sinks named (reference §2.9).
+ */
+export function excludedTagsFor(sinkName: string, tagsExclude: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const entry of tagsExclude) {
+    const parts = entry.split('|');
+    if (parts.length === 1 || parts.slice(1).includes(sinkName)) out.push(parts[0]);
+  }
+  return out;
+}
+
+export function buildApp(config: Config, opts: BuildOptions): App {
+  const { logger } = opts;
+  for (const [key, present] of [
+    ['ssf_listen_addresses', config.ssfListenAddresses.length > 0],
+    ['grpc_listen_addresses', config.grpcListenAddresses.length > 0],
+    ['grpc_address', config.grpcAddress !== ''],
+    ['span_sinks', config.spanSinks.length > 0],
+    ['sources', config.sources.length > 0],
+    ['forward_address', config.forwardAddress !== ''],
+  ] as const) {
+    if (present) logger.warn({ key }, `${key} is not implemented yet in this version and is ignored`);
+  }
+
+  const aggregator = new Aggregator({ extendTags: config.extendTags, metricMaxLength: config.metricMaxLength });
+  const telemetry = new InternalTelemetry(aggregator);
+
+  const sinks: WrappedMetricSink[] = config.metricSinks.map((entry) => {
+    const def = metricSinkKinds.get(entry.kind);
+    if (def === undefined) {
+      const why = plannedMetricSinkKinds.has(entry.kind)
+        ? `metric sink kind "${entry.kind}" is not supported by this version yet`
+        : `unknown metric sink kind "${entry.kind}" (known: ${[...metricSinkKinds.keys()].join(', ')})`;
+      throw new ConfigError(joinPath(entry.path, 'kind'), why);
+    }
+    const raw = { ...((entry.config ?? {}) as Record<string, unknown>) };
+    if (entry.kind === 'datadog' && config.tagsExclude.length > 0 && raw.excluded_tags === undefined) {
+      raw.excluded_tags = excludedTagsFor(entry.name, config.tagsExclude);
+    }
+    const sinkConfig = def.parseConfig(raw, {
+      path: joinPath(entry.path, 'config'),
+      envPrefix: sinkEnvPrefix(entry.name),
+      env: opts.env,
+      strict: opts.strict,
+    });
+    const sink = def.create(sinkConfig, {
+      name: entry.name,
+      hostname: config.hostname,
+      intervalSeconds: config.intervalMs / 1000,
+      logger: logger.child({ sink: entry.name, kind: entry.kind }),
+      telemetry,
+    });
+    // Go gives sinks an HTTP client timeout of 0.9 x interval; the flush deadline bounds it too
+    return wrapMetricSink(sink, { telemetry, logger, timeoutMs: config.intervalMs * 0.9 });
+  });
+
+  const flusher = new Flusher({
+    aggregator,
+    targets: sinks,
+    // forwarding is not built yet: act as a standalone instance so nothing is lost
+    policy: makePolicy({ isLocal: false, percentiles: config.percentiles, aggregates: config.aggregates }),
+    intervalMs: config.intervalMs,
+    synchronize: config.synchronizeWithInterval,
+    logger,
+    telemetry,
+  });
+
+  const onPacket = (buf: Buffer): void => aggregator.ingestPacket(buf);
+  const listeners = config.statsdListenAddresses.map((text, i) => {
+    const path = `statsd_listen_addresses[${i}]`;
+    const address = parseListenAddress(text);
+    if (address === null) throw new ConfigError(path, `expected a URL like udp://127.0.0.1:8126, got "${text}"`);
+    if (!address.scheme.startsWith('udp')) {
+      throw new ConfigError(path, `${address.scheme} listeners are not supported by this version yet (udp only)`);
+    }
+    return new UdpListener({ address, recvBufferSize: config.readBufferSizeBytes, onPacket, logger });
+  });
+
+  const http =
+    config.httpAddress === ''
+      ? null
+      : new HttpServer({
+          config,
+          version: opts.version,
+          buildDate: opts.buildDate,
+          printSecrets: opts.printSecrets,
+          logger,
+          onQuit: opts.onQuit,
+        });
+
+  const started: Component[] = [];
+  let shuttingDown: Promise<void> | null = null;
+
+  return {
+    aggregator,
+    flusher,
+    listeners,
+    http,
+    sinks,
+    async start() {
+      for (const s of sinks) {
+        await s.start();
+        started.push(s);
+      }
+      await flusher.start();
+      started.push(flusher);
+      for (const l of listeners) {
+        await l.start();
+        started.push(l);
+      }
+      if (http !== null) {
+        await http.start();
+        started.push(http);
+      }
+    },
+    shutdown(deadline: number) {
+      shuttingDown ??= (async () => {
+        for (const l of listeners) await l.stop(deadline);
+        await flusher.stop(deadline);
+        await flusher.drain();
+        // the final flush: everything received up to the listeners closing
+        await flusher.flush();
+        for (const s of sinks) await s.stop(deadline);
+        if (http !== null) await http.stop(deadline);
+        logger.info('shutdown complete');
+      })();
+      return shuttingDown;
+    },
+  };
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/**
+ * `veneur`: flags (reference §9.1), config, build, signals, exit codes.
+ * With no -f it runs the embedded default config (statsd on udp://127.0.0.1:8126,
+ * HTTP on 127.0.0.1:8127, debug sink).
+ */
+import { buildApp } from '../app/build.js';
+import { DEFAULT_CONFIG_YAML } from '../config/default.js';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../telemetry/logger.js';
+import { FlagError, parseFlags, usage } from '../util/flags.js';
+import { buildInfo } from './build-info.js';
+
+const FLAGS = {
+  f: { type: 'string', default: '', usage: 'The config file to read for settings (default: the embedded config).' },
+  'validate-config': { type: 'bool', default: false, usage: 'Validate the config file is valid YAML with correct value types, then immediately exit.' },
+  'validate-config-strict': { type: 'bool', default: false, usage: 'Validate as with -validate-config, but also fail if there are any unknown fields.' },
+  'print-secrets': { type: 'bool', default: false, usage: 'Disables redacting config secrets' },
+  version: { type: 'bool', default: false, usage: 'Print the version and exit.' },
+} as const;
+
+async function main(argv: string[]): Promise<number> {
+  let flags: ReturnType<typeof parseFlags<typeof FLAGS>>;
+  try {
+    flags = parseFlags(FLAGS, argv);
+  } catch (err) {
+    if (err instanceof FlagError && err.help) {
+      process.stderr.write(usage('veneur', FLAGS));
+      return 0;
+    }
+    process.stderr.write(`${(err as Error).message}\n${usage('veneur', FLAGS)}`);
+    return 2;
+  }
+  const info = buildInfo();
+  if (flags.values.version) {
+    process.stdout.write(`${info.version}\n`);
+    return 0;
+  }
+  const strict = flags.values['validate-config-strict'];
+  // Go: -validate-config-strict alone only makes parsing strict and starts the server (§14.17);
+  // we treat it as "validate strictly and exit", which is what its name promises.
+  const validateOnly = flags.values['validate-config'] || strict;
+  const file = flags.values.f;
+
+  const bootLogger = createLogger();
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig({
+      ...(file === '' ? { text: DEFAULT_CONFIG_YAML } : { file }),
+      env: process.env,
+      strict,
+      onWarning: (msg) => bootLogger.warn(msg),
+    });
+  } catch (err) {
+    process.stderr.write(`veneur: invalid config${file ? ` ${file}` : ''}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const logger = createLogger({ debug: config.debug });
+  if (file === '') logger.info('no -f given: running the embedded default config (udp://127.0.0.1:8126, debug sink)');
+
+  let quit: () => void = () => {};
+  const quitRequested = new Promise<string>((resolve) => {
+    quit = () => resolve('quitquitquit');
+  });
+  let app: ReturnType<typeof buildApp>;
+  try {
+    app = buildApp(config, {
+      logger,
+      env: process.env,
+      strict,
+      version: info.version,
+      buildDate: info.buildDate,
+      printSecrets: flags.values['print-secrets'],
+      onQuit: () => quit(),
+    });
+  } catch (err) {
+    process.stderr.write(`veneur: invalid config${file ? ` ${file}` : ''}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  if (validateOnly) {
+    process.stdout.write('config is valid\n');
+    return 0;
+  }
+
+  const signalled = new Promise<string>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'] as const) process.once(sig, () => resolve(sig));
+  });
+  try {
+    await app.start();
+  } catch (err) {
+    logger.error({ err }, 'failed to start');
+    await app.shutdown(Date.now() + 2000).catch(() => {});
+    return 1;
+  }
+  logger.info({ version: info.version, interval_ms: config.intervalMs }, 'veneur started');
+  const reason = await Promise.race([signalled, quitRequested]);
+  logger.info({ reason }, 'shutting down: closing listeners, flushing once more');
+  // a second signal while shutting down exits at once
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => process.exit(1));
+  await app.shutdown(Date.now() + config.intervalMs);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // don't wait on idle keep-alive sockets or timers
+    setTimeout(() => process.exit(code), 50).unref();
+  },
+  (err) => {
+    process.stderr.write(`veneur: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -19,9 +19,15 @@ function userSeries(a: Aggregator): AnySeries[] {
   return [...a.swap().series.values()].filter((s) => !s.name.startsWith('veneur.'));
 }
 
-function flushed(a: Aggregator, percentiles: number[] = [], aggregates = ['min', 'max', 'count'] as const): InterMetric[] {
+function flushed(
+  a: Aggregator,
+  percentiles: number[] = [],
+  aggregates = ['min', 'max', 'count'] as const,
+): InterMetric[] {
   const policy = makePolicy({ isLocal: false, percentiles, aggregates: [...aggregates] });
-  return generateSync(a.swap().series.values(), policy, 1234).metrics.filter((m) => !m.name.startsWith('veneur.'));
+  return generateSync(a.swap().series.values(), policy, 1234).metrics.filter(
+    (m) => !m.name.startsWith('veneur.'),
+  );
 }
 
 function byName(ms: InterMetric[]): Record<string, number> {
@@ -50,10 +56,29 @@ describe('aggregator', () => {
   it('reproduces Veneur percentiles for 1, 2, 7, 8, 100', () => {
     const a = agg();
     send(a, 'h:1|h', 'h:2|h', 'h:7|h', 'h:8|h', 'h:100|h');
-    const ms = flushed(a, [0.5, 0.75, 0.99], ['min', 'max', 'count', 'median', 'sum', 'avg', 'hmean'] as never);
+    const ms = flushed(a, [0.5, 0.75, 0.99], [
+      'min',
+      'max',
+      'count',
+      'median',
+      'sum',
+      'avg',
+      'hmean',
+    ] as never);
     assert.deepEqual(
       ms.map((x) => x.name),
-      ['h.max', 'h.min', 'h.sum', 'h.avg', 'h.count', 'h.median', 'h.hmean', 'h.50percentile', 'h.75percentile', 'h.99percentile'],
+      [
+        'h.max',
+        'h.min',
+        'h.sum',
+        'h.avg',
+        'h.count',
+        'h.median',
+        'h.hmean',
+        'h.50percentile',
+        'h.75percentile',
+        'h.99percentile',
+      ],
     );
     const m = byName(ms);
     assert.equal(m['h.50percentile'], 6);
@@ -86,7 +111,14 @@ describe('aggregator', () => {
 
   it('applies magic tags as scopes', () => {
     const a = agg();
-    send(a, 'h:1|h|#veneurlocalonly', 'h:1|h|#veneurglobalonly:true', 'h:1|h', 'c:1|c|#veneurlocalonly', 'c:1|c');
+    send(
+      a,
+      'h:1|h|#veneurlocalonly',
+      'h:1|h|#veneurglobalonly:true',
+      'h:1|h',
+      'c:1|c|#veneurlocalonly',
+      'c:1|c',
+    );
     const s = userSeries(a);
     const scopes = s.map((x) => `${x.name}/${x.type}/${x.scope}/${x.tags.join(',')}`).sort();
     assert.deepEqual(scopes, [
@@ -138,7 +170,10 @@ describe('aggregator', () => {
     const p = snap.series.get(`${MetricType.Counter}${Scope.Mixed}|p|`) as CounterSeries;
     assert.equal(p.value, 1);
     const errs = [...snap.series.values()].filter((s) => s.name === 'veneur.packet.error_total');
-    assert.equal(errs.reduce((n, s) => n + (s as CounterSeries).value, 0), 14);
+    assert.equal(
+      errs.reduce((n, s) => n + (s as CounterSeries).value, 0),
+      14,
+    );
     assert.ok(errs.some((s) => s.tags.includes('cause:bad_value') && s.tags.includes('reason:parse')));
   });
 
@@ -163,9 +198,17 @@ describe('aggregator', () => {
     const a = agg(['env:prod']);
     send(a, 'x:1|c|#env:dev,a:b', '_sc|chk|0|#env:dev', '_e{1,1}:t|x|#env:dev,k');
     const snap = a.swap();
-    const tags = [...snap.series.values()].filter((s) => !s.name.startsWith('veneur.')).map((s) => s.tags.join(','));
+    const tags = [...snap.series.values()]
+      .filter((s) => !s.name.startsWith('veneur.'))
+      .map((s) => s.tags.join(','));
     assert.deepEqual(tags.sort(), ['a:b,env:prod', 'env:prod']);
-    assert.deepEqual([...snap.events[0].tags], [['env', 'prod'], ['k', '']]);
+    assert.deepEqual(
+      [...snap.events[0].tags],
+      [
+        ['env', 'prod'],
+        ['k', ''],
+      ],
+    );
   });
 
   it('keeps the last service check per name and tags', () => {

@@ -11,11 +11,23 @@
  */
 import type { DogStatsdEvent } from '../model/metric.js';
 import { MetricType, Scope } from '../model/metric.js';
-import { PARSE_ERROR_CAUSES, PACKET_TYPE_NAMES, PacketType, ParseError } from '../protocol/dogstatsd/errors.js';
+import {
+  PACKET_TYPE_NAMES,
+  PARSE_ERROR_CAUSES,
+  PacketType,
+  ParseError,
+} from '../protocol/dogstatsd/errors.js';
 import { parseEvent, parseServiceCheck } from '../protocol/dogstatsd/event.js';
-import { canonicalizeTags, compareBytewise, findByte, ParsedSuffix, parseSuffix, tagKey } from '../protocol/dogstatsd/metric.js';
+import {
+  canonicalizeTags,
+  compareBytewise,
+  findByte,
+  ParsedSuffix,
+  parseSuffix,
+  tagKey,
+} from '../protocol/dogstatsd/metric.js';
 import { parseNumber } from '../protocol/dogstatsd/number.js';
-import { KeyEntry, KeyTable, hashKey } from './key-table.js';
+import { hashKey, KeyEntry, KeyTable } from './key-table.js';
 import {
   type AnySeries,
   type CounterSeries,
@@ -142,16 +154,28 @@ export class Aggregator {
       }
     }
     const pipe = findByte(buf, PIPE, start, end);
-    if (pipe < 0) return this.#error(ParseError.NoPipe);
+    if (pipe < 0) {
+      this.#error(ParseError.NoPipe);
+      return;
+    }
     const colon = findByte(buf, COLON, start, pipe);
-    if (colon < 0) return this.#error(ParseError.NoColon);
-    if (colon === start) return this.#error(ParseError.EmptyName);
+    if (colon < 0) {
+      this.#error(ParseError.NoColon);
+      return;
+    }
+    if (colon === start) {
+      this.#error(ParseError.EmptyName);
+      return;
+    }
 
     const h = hashKey(buf, start, colon, pipe, end);
     let entry = this.#table.get(h, buf, start, colon, pipe, end);
     if (entry === undefined) {
       const created = this.#newEntry(h, buf, start, colon, pipe, end);
-      if (typeof created === 'number') return this.#error(created);
+      if (typeof created === 'number') {
+        this.#error(created);
+        return;
+      }
       entry = created;
     }
     let series = entry.series;
@@ -164,24 +188,36 @@ export class Aggregator {
     for (;;) {
       let ve = findByte(buf, COLON, vs, pipe);
       if (ve < 0) ve = pipe;
-      if (ve === vs) return this.#error(ParseError.EmptyValue);
+      if (ve === vs) {
+        this.#error(ParseError.EmptyValue);
+        return;
+      }
       switch (entry.type) {
         case MetricType.Counter: {
           const v = parseNumber(buf, vs, ve);
-          if (v !== v) return this.#error(ParseError.BadValue);
+          if (Number.isNaN(v)) {
+            this.#error(ParseError.BadValue);
+            return;
+          }
           (series as CounterSeries).value += v * weight;
           break;
         }
         case MetricType.Gauge: {
           const v = parseNumber(buf, vs, ve);
-          if (v !== v) return this.#error(ParseError.BadValue);
+          if (Number.isNaN(v)) {
+            this.#error(ParseError.BadValue);
+            return;
+          }
           (series as GaugeSeries).value = v;
           break;
         }
         case MetricType.Histogram:
         case MetricType.Timer: {
           const v = parseNumber(buf, vs, ve);
-          if (v !== v) return this.#error(ParseError.BadValue);
+          if (Number.isNaN(v)) {
+            this.#error(ParseError.BadValue);
+            return;
+          }
           (series as HistogramSeries).sample(v, weight);
           break;
         }
@@ -200,7 +236,14 @@ export class Aggregator {
   }
 
   /** Cache miss: validate the suffix, canonicalise, build the strings once. */
-  #newEntry(h: number, buf: Buffer, start: number, colon: number, pipe: number, end: number): KeyEntry | ParseError {
+  #newEntry(
+    h: number,
+    buf: Buffer,
+    start: number,
+    colon: number,
+    pipe: number,
+    end: number,
+  ): KeyEntry | ParseError {
     const sfx = this.#suffix;
     const err = parseSuffix(buf, pipe, end, sfx);
     if (err !== ParseError.None) return err;
@@ -232,7 +275,10 @@ export class Aggregator {
 
   #ingestEvent(buf: Buffer, start: number, end: number): void {
     const ev = parseEvent(buf, start, end, this.#now(), this.#extendTags);
-    if (ev === null) return this.#error(ParseError.BadEvent, PacketType.Event);
+    if (ev === null) {
+      this.#error(ParseError.BadEvent, PacketType.Event);
+      return;
+    }
     if (this.#events.length >= this.#maxEvents) {
       this.#eventsDropped++;
       return;
@@ -242,7 +288,10 @@ export class Aggregator {
 
   #ingestServiceCheck(buf: Buffer, start: number, end: number): void {
     const sc = parseServiceCheck(buf, start, end, this.#extendTags, this.#extendKeys);
-    if (sc === null) return this.#error(ParseError.BadServiceCheck, PacketType.ServiceCheck);
+    if (sc === null) {
+      this.#error(ParseError.BadServiceCheck, PacketType.ServiceCheck);
+      return;
+    }
     const key = seriesKey(MetricType.Status, Scope.Local, sc.name, sc.tags.join(','));
     let s = this.#series.get(key) as StatusSeries | undefined;
     if (s === undefined) {
@@ -259,13 +308,20 @@ export class Aggregator {
    * Slow path for self-telemetry (`veneur.*`) and other in-process sources:
    * `name` is used as given; tags need not be sorted.
    */
-  ingestInternal(type: MetricType, name: string, tags: readonly string[], value: number, scope: Scope = Scope.Mixed): void {
+  ingestInternal(
+    type: MetricType,
+    name: string,
+    tags: readonly string[],
+    value: number,
+    scope: Scope = Scope.Mixed,
+  ): void {
     const cacheKey = `${type}${scope}|${name}|${tags.join(',')}`;
     let id = this.#internalKeys.get(cacheKey);
     if (id === undefined) {
-      const sorted = [...tags, ...this.#extendTags.filter((t) => !tags.some((x) => tagKey(x) === tagKey(t)))].sort(
-        compareBytewise,
-      );
+      const sorted = [
+        ...tags,
+        ...this.#extendTags.filter((t) => !tags.some((x) => tagKey(x) === tagKey(t))),
+      ].sort(compareBytewise);
       id = { name, tags: sorted, key: seriesKey(type, scope, name, sorted.join(',')) };
       if (this.#internalKeys.size > 10_000) this.#internalKeys.clear();
       this.#internalKeys.set(cacheKey, id);
@@ -299,15 +355,17 @@ export class Aggregator {
         const n = errs[pt * N_CAUSES + c];
         if (n === 0) continue;
         const reason = c === ParseError.TooLong ? 'toolong' : 'parse';
-        this.ingestInternal(MetricType.Counter, 'veneur.packet.error_total', [
-          `packet_type:${PACKET_TYPE_NAMES[pt]}`,
-          `reason:${reason}`,
-          `cause:${PARSE_ERROR_CAUSES[c]}`,
-        ], n);
+        this.ingestInternal(
+          MetricType.Counter,
+          'veneur.packet.error_total',
+          [`packet_type:${PACKET_TYPE_NAMES[pt]}`, `reason:${reason}`, `cause:${PARSE_ERROR_CAUSES[c]}`],
+          n,
+        );
       }
     }
     errs.fill(0);
-    if (this.#processed > 0) this.ingestInternal(MetricType.Counter, 'veneur.worker.metrics_processed_total', [], this.#processed);
+    if (this.#processed > 0)
+      this.ingestInternal(MetricType.Counter, 'veneur.worker.metrics_processed_total', [], this.#processed);
     this.#processed = 0;
     if (this.#eventsDropped > 0) {
       this.ingestInternal(MetricType.Counter, 'veneur.worker.events_dropped_total', [], this.#eventsDropped);

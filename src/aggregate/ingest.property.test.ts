@@ -10,7 +10,8 @@ import { PacketType, ParseError } from '../protocol/dogstatsd/errors.js';
 import { parseEvent, parseServiceCheck } from '../protocol/dogstatsd/event.js';
 import { Aggregator } from './aggregator.js';
 
-const NUMBER = /^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?\d+)$/;
+const NUMBER =
+  /^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?\d+)$/;
 
 /** Number() does not read hex floats: evaluate them for the finiteness check. */
 function numberOf(text: string): number {
@@ -25,7 +26,9 @@ function numberOf(text: string): number {
 function oracle(line: string): { samples: number; errors: number } {
   if (line.startsWith('_e{')) {
     const buf = Buffer.from(line);
-    return parseEvent(buf, 0, buf.length, 0, []) === null ? { samples: 0, errors: 1 } : { samples: 0, errors: 0 };
+    return parseEvent(buf, 0, buf.length, 0, []) === null
+      ? { samples: 0, errors: 1 }
+      : { samples: 0, errors: 0 };
   }
   if (line.startsWith('_sc')) {
     const buf = Buffer.from(line);
@@ -66,7 +69,8 @@ function oracle(line: string): { samples: number; errors: number } {
   let samples = 0;
   for (const piece of values.split(':')) {
     if (piece === '') return { samples, errors: 1 };
-    if (type[0] !== 's' && !(NUMBER.test(piece) && Number.isFinite(numberOf(piece)))) return { samples, errors: 1 };
+    if (type[0] !== 's' && !(NUMBER.test(piece) && Number.isFinite(numberOf(piece))))
+      return { samples, errors: 1 };
     samples++;
   }
   return { samples, errors: 0 };
@@ -139,7 +143,8 @@ describe('ingest property', () => {
       fc.property(fc.uint8Array({ maxLength: 1024 }), (bytes) => {
         const before = a.errorCount(PacketType.Unknown, ParseError.TooLong);
         a.ingestPacket(Buffer.from(bytes));
-        if (bytes.length > 512) assert.equal(a.errorCount(PacketType.Unknown, ParseError.TooLong), before + 1);
+        if (bytes.length > 512)
+          assert.equal(a.errorCount(PacketType.Unknown, ParseError.TooLong), before + 1);
       }),
       { numRuns: 3000 },
     );

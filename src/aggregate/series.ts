@@ -5,8 +5,8 @@
  * stays monomorphic.
  */
 import { type MetricType, MetricType as MT, type Scope } from '../model/metric.js';
-import { MergingDigest } from './sketches/tdigest.js';
 import { HyperLogLog } from './sketches/hll.js';
+import { MergingDigest } from './sketches/tdigest.js';
 
 /** Identity shared by all series types. */
 export interface SeriesIdentity {

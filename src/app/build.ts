@@ -71,7 +71,10 @@ export function buildApp(config: Config, opts: BuildOptions): App {
     if (present) logger.warn({ key }, `${key} is not implemented yet in this version and is ignored`);
   }
 
-  const aggregator = new Aggregator({ extendTags: config.extendTags, metricMaxLength: config.metricMaxLength });
+  const aggregator = new Aggregator({
+    extendTags: config.extendTags,
+    metricMaxLength: config.metricMaxLength,
+  });
   const telemetry = new InternalTelemetry(aggregator);
 
   const sinks: WrappedMetricSink[] = config.metricSinks.map((entry) => {
@@ -118,9 +121,13 @@ export function buildApp(config: Config, opts: BuildOptions): App {
   const listeners = config.statsdListenAddresses.map((text, i) => {
     const path = `statsd_listen_addresses[${i}]`;
     const address = parseListenAddress(text);
-    if (address === null) throw new ConfigError(path, `expected a URL like udp://127.0.0.1:8126, got "${text}"`);
+    if (address === null)
+      throw new ConfigError(path, `expected a URL like udp://127.0.0.1:8126, got "${text}"`);
     if (!address.scheme.startsWith('udp')) {
-      throw new ConfigError(path, `${address.scheme} listeners are not supported by this version yet (udp only)`);
+      throw new ConfigError(
+        path,
+        `${address.scheme} listeners are not supported by this version yet (udp only)`,
+      );
     }
     return new UdpListener({ address, recvBufferSize: config.readBufferSizeBytes, onPacket, logger });
   });

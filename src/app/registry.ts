@@ -7,7 +7,10 @@ import { datadogSinkDefinition } from '../sinks/datadog/index.js';
 import { debugSinkDefinition } from '../sinks/debug/index.js';
 import type { MetricSinkDefinition } from '../sinks/types.js';
 
-export const metricSinkKinds: ReadonlyMap<string, MetricSinkDefinition> = new Map<string, MetricSinkDefinition>([
+export const metricSinkKinds: ReadonlyMap<string, MetricSinkDefinition> = new Map<
+  string,
+  MetricSinkDefinition
+>([
   [datadogSinkDefinition.kind, datadogSinkDefinition as MetricSinkDefinition],
   [debugSinkDefinition.kind, debugSinkDefinition as MetricSinkDefinition],
   [blackholeSinkDefinition.kind, blackholeSinkDefinition as MetricSinkDefinition],

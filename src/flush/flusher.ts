@@ -16,7 +16,11 @@ import type { FlushPolicy } from './policy.js';
 /** A wrapped sink as the flusher sees it: never rejects. */
 export interface FlushTarget {
   readonly name: string;
-  flush(metrics: readonly InterMetric[], events: readonly DogStatsdEvent[], deadlineMs: number): Promise<unknown>;
+  flush(
+    metrics: readonly InterMetric[],
+    events: readonly DogStatsdEvent[],
+    deadlineMs: number,
+  ): Promise<unknown>;
 }
 
 export interface FlusherOptions {
@@ -109,7 +113,10 @@ export class Flusher implements Component {
     await Promise.all(targets.map((t) => t.flush(metrics, events, deadline)));
     const took = this.#now() - started;
     telemetry.timing('flush.total_duration_ms', took);
-    logger.debug({ series: snapshot.series.size, metrics: metrics.length, events: events.length, ms: took }, 'flushed');
+    logger.debug(
+      { series: snapshot.series.size, metrics: metrics.length, events: events.length, ms: took },
+      'flushed',
+    );
   }
 
   async stop(_deadline: number): Promise<void> {

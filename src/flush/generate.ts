@@ -17,7 +17,13 @@ export interface Generated {
   readonly nonFinite: number;
 }
 
-function im(name: string, timestamp: number, value: number, tags: readonly string[], type: InterMetricType): InterMetric {
+function im(
+  name: string,
+  timestamp: number,
+  value: number,
+  tags: readonly string[],
+  type: InterMetricType,
+): InterMetric {
   return { name, timestamp, value, tags, type, message: '', hostName: '', sinks: null };
 }
 
@@ -51,8 +57,10 @@ function emitHistogram(
   const d = s.digest;
   const { name, tags } = s;
   const G = InterMetricType.Gauge;
-  if (a.max && (global || s.localMax > Number.NEGATIVE_INFINITY)) out.push(`${name}.max`, global ? d.max : s.localMax, tags, G);
-  if (a.min && (global || s.localMin < Number.POSITIVE_INFINITY)) out.push(`${name}.min`, global ? d.min : s.localMin, tags, G);
+  if (a.max && (global || s.localMax > Number.NEGATIVE_INFINITY))
+    out.push(`${name}.max`, global ? d.max : s.localMax, tags, G);
+  if (a.min && (global || s.localMin < Number.POSITIVE_INFINITY))
+    out.push(`${name}.min`, global ? d.min : s.localMin, tags, G);
   if (a.sum && (global || s.localSum !== 0)) out.push(`${name}.sum`, global ? d.sum() : s.localSum, tags, G);
   if (a.avg && (global || (s.localSum !== 0 && s.localWeight !== 0))) {
     out.push(`${name}.avg`, global ? d.sum() / d.count() : s.localSum / s.localWeight, tags, G);
@@ -62,11 +70,17 @@ function emitHistogram(
   }
   if (a.median) out.push(`${name}.median`, d.quantile(0.5), tags, G);
   if (a.hmean && (global || (s.localWeight !== 0 && s.localReciprocalSum !== 0))) {
-    out.push(`${name}.hmean`, global ? d.count() / d.reciprocalSum : s.localWeight / s.localReciprocalSum, tags, G);
+    out.push(
+      `${name}.hmean`,
+      global ? d.count() / d.reciprocalSum : s.localWeight / s.localReciprocalSum,
+      tags,
+      G,
+    );
   }
   if (withPercentiles) {
     const ps = policy.percentiles;
-    for (let i = 0; i < ps.length; i++) out.push(`${name}.${policy.percentileSuffixes[i]}`, d.quantile(ps[i]), tags, G);
+    for (let i = 0; i < ps.length; i++)
+      out.push(`${name}.${policy.percentileSuffixes[i]}`, d.quantile(ps[i]), tags, G);
   }
 }
 

@@ -41,10 +41,13 @@ export class UdpListener implements Component {
     this.#socket = socket;
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind({ port: address.port, address: address.host === '' ? undefined : address.host, exclusive: true }, () => {
-        socket.off('error', reject);
-        resolve();
-      });
+      socket.bind(
+        { port: address.port, address: address.host === '' ? undefined : address.host, exclusive: true },
+        () => {
+          socket.off('error', reject);
+          resolve();
+        },
+      );
     });
     try {
       socket.setRecvBufferSize(this.#opts.recvBufferSize);

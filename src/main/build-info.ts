@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 export function buildInfo(): { version: string; buildDate: string } {
   let version = 'dirty';
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
     if (pkg.version) version = pkg.version;
   } catch {
     // running from an unusual layout: keep Go's default

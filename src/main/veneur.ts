@@ -12,9 +12,21 @@ import { FlagError, parseFlags, usage } from '../util/flags.js';
 import { buildInfo } from './build-info.js';
 
 const FLAGS = {
-  f: { type: 'string', default: '', usage: 'The config file to read for settings (default: the embedded config).' },
-  'validate-config': { type: 'bool', default: false, usage: 'Validate the config file is valid YAML with correct value types, then immediately exit.' },
-  'validate-config-strict': { type: 'bool', default: false, usage: 'Validate as with -validate-config, but also fail if there are any unknown fields.' },
+  f: {
+    type: 'string',
+    default: '',
+    usage: 'The config file to read for settings (default: the embedded config).',
+  },
+  'validate-config': {
+    type: 'bool',
+    default: false,
+    usage: 'Validate the config file is valid YAML with correct value types, then immediately exit.',
+  },
+  'validate-config-strict': {
+    type: 'bool',
+    default: false,
+    usage: 'Validate as with -validate-config, but also fail if there are any unknown fields.',
+  },
   'print-secrets': { type: 'bool', default: false, usage: 'Disables redacting config secrets' },
   version: { type: 'bool', default: false, usage: 'Print the version and exit.' },
 } as const;
@@ -56,7 +68,8 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const logger = createLogger({ debug: config.debug });
-  if (file === '') logger.info('no -f given: running the embedded default config (udp://127.0.0.1:8126, debug sink)');
+  if (file === '')
+    logger.info('no -f given: running the embedded default config (udp://127.0.0.1:8126, debug sink)');
 
   let quit: () => void = () => {};
   const quitRequested = new Promise<string>((resolve) => {
@@ -83,7 +96,8 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const signalled = new Promise<string>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'] as const) process.once(sig, () => resolve(sig));
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'] as const)
+      process.once(sig, () => resolve(sig));
   });
   try {
     await app.start();

@@ -15,7 +15,14 @@ export const MetricType = {
 export type MetricType = (typeof MetricType)[keyof typeof MetricType];
 
 /** Veneur's internal type strings, indexed by MetricType (used in keys and digests). */
-export const METRIC_TYPE_NAMES: readonly string[] = ['counter', 'gauge', 'histogram', 'timer', 'set', 'status'];
+export const METRIC_TYPE_NAMES: readonly string[] = [
+  'counter',
+  'gauge',
+  'histogram',
+  'timer',
+  'set',
+  'status',
+];
 
 /** Where a series is aggregated (reference §2.2). Values match metricpb.Scope. */
 export const Scope = {

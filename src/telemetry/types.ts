@@ -22,8 +22,12 @@ export const noopTelemetry: Telemetry = {
 
 /** A Telemetry that records every call, for tests. */
 export class RecordingTelemetry implements Telemetry {
-  readonly calls: { kind: 'count' | 'gauge' | 'timing'; name: string; value: number; tags: readonly string[] }[] =
-    [];
+  readonly calls: {
+    kind: 'count' | 'gauge' | 'timing';
+    name: string;
+    value: number;
+    tags: readonly string[];
+  }[] = [];
   count(name: string, value: number, tags: readonly string[] = []): void {
     this.calls.push({ kind: 'count', name, value, tags });
   }

@@ -32,7 +32,10 @@ export class FlagError extends Error {
 const TRUE = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
 const FALSE = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False']);
 
-export function parseFlags<S extends Record<string, FlagSpec>>(specs: S, argv: readonly string[]): ParsedFlags<S> {
+export function parseFlags<S extends Record<string, FlagSpec>>(
+  specs: S,
+  argv: readonly string[],
+): ParsedFlags<S> {
   const values: Record<string, string | boolean> = {};
   for (const [k, s] of Object.entries(specs)) values[k] = s.default;
   const given = new Set<string>();

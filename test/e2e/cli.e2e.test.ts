@@ -11,7 +11,9 @@ describe('veneur CLI', { timeout: 60_000 }, () => {
   });
 
   it('a bad value fails at start with the YAML path and what was expected', async () => {
-    const f = writeTempConfig('metric_sinks:\n  - kind: datadog\n    name: dd\n    config: {api_key: k, api_hostname: "http://x", flush_max_per_body: lots}\n');
+    const f = writeTempConfig(
+      'metric_sinks:\n  - kind: datadog\n    name: dd\n    config: {api_key: k, api_hostname: "http://x", flush_max_per_body: lots}\n',
+    );
     const r = await runVeneur(['-f', f]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /metric_sinks\[0\]\.config\.flush_max_per_body/);
@@ -35,7 +37,10 @@ describe('veneur CLI', { timeout: 60_000 }, () => {
 
   it('VENEUR_* environment overrides the file', async () => {
     const f = writeTempConfig('interval: 10s\nhttp_address: 127.0.0.1:0\n');
-    const v = await startVeneur(null, { args: ['-f', f], env: { VENEUR_INTERVAL: '2s', VENEUR_STATSDLISTENADDRESSES: 'udp://127.0.0.1:0' } });
+    const v = await startVeneur(null, {
+      args: ['-f', f],
+      env: { VENEUR_INTERVAL: '2s', VENEUR_STATSDLISTENADDRESSES: 'udp://127.0.0.1:0' },
+    });
     try {
       assert.equal(v.statsd.length, 1);
       assert.ok(v.logs.some((l) => l.msg === 'veneur started' && l.interval_ms === 2000));

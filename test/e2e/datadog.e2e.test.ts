@@ -46,7 +46,9 @@ describe('veneur end to end (UDP -> Datadog)', { timeout: 60_000 }, () => {
     const cfg = config(fake, '', '3s').replace('hostname: testhost', 'hostname: goldenhost');
     const v = await startVeneur(cfg);
     try {
-      const lines = golden('input.txt').split('\n').filter((l) => l !== '');
+      const lines = golden('input.txt')
+        .split('\n')
+        .filter((l) => l !== '');
       await sendUdpLines(v.statsd[0].port, lines);
       await fake.waitFor((f) => f.series.some((s) => s.metric === 'golden.users.s3'), 10_000);
       await fake.waitFor((f) => f.checks.length >= 2 && f.events.length >= 1, 5_000);
@@ -54,7 +56,10 @@ describe('veneur end to end (UDP -> Datadog)', { timeout: 60_000 }, () => {
       assert.equal(await v.stop(), 0);
     }
     assert.deepEqual(fake.violations, []);
-    const want = (JSON.parse(golden('series.json')) as DdSeries[]).map((s) => ({ ...s, points: [[0, s.points[0][1]]] }));
+    const want = (JSON.parse(golden('series.json')) as DdSeries[]).map((s) => ({
+      ...s,
+      points: [[0, s.points[0][1]]],
+    }));
     const got = fake.series
       .filter((s) => s.metric.startsWith('golden.'))
       .map((s) => ({ ...s, points: [[0, s.points[0][1]]] }));
@@ -88,7 +93,12 @@ describe('veneur end to end (UDP -> Datadog)', { timeout: 60_000 }, () => {
   it('receives every metric type from hot-shots, a real DogStatsD client', async () => {
     const f2 = await startFakeDatadog({ apiKey: 'k2' });
     const v = await startVeneur(config(f2));
-    const client = new StatsD({ host: '127.0.0.1', port: v.statsd[0].port, globalTags: { env: 'test' }, maxBufferSize: 0 });
+    const client = new StatsD({
+      host: '127.0.0.1',
+      port: v.statsd[0].port,
+      globalTags: { env: 'test' },
+      maxBufferSize: 0,
+    });
     const sent = new Promise<void>((resolve) => {
       client.increment('hs.count', 3, ['a:b']);
       client.increment('hs.count', 2, 0.5, ['a:b']);
@@ -100,12 +110,17 @@ describe('veneur end to end (UDP -> Datadog)', { timeout: 60_000 }, () => {
       client.set('hs.set', 'alice');
       client.set('hs.set', 'bob');
       client.set('hs.set', 'alice');
-      client.event('deploy', 'version 2\nrolled out', { alert_type: 'success', aggregation_key: 'dep' }, ['svc:x']);
+      client.event('deploy', 'version 2\nrolled out', { alert_type: 'success', aggregation_key: 'dep' }, [
+        'svc:x',
+      ]);
       client.check('hs.check', client.CHECKS.WARNING, { message: 'slow' }, ['svc:x'], () => resolve());
     });
     try {
       await sent;
-      await f2.waitFor((f) => f.series.some((s) => s.metric === 'hs.set') && f.events.length > 0 && f.checks.length > 0, 8_000);
+      await f2.waitFor(
+        (f) => f.series.some((s) => s.metric === 'hs.set') && f.events.length > 0 && f.checks.length > 0,
+        8_000,
+      );
     } finally {
       client.close();
       assert.equal(await v.stop(), 0);
@@ -190,7 +205,10 @@ describe('veneur end to end (UDP -> Datadog)', { timeout: 60_000 }, () => {
     try {
       for (let i = 0; i < 3; i++) {
         await sendUdpLines(v.statsd[0].port, [`tick:${i + 1}|g`]);
-        await good.waitFor((f) => f.series.some((s) => s.metric === 'tick' && s.points[0][1] === i + 1), 4_000);
+        await good.waitFor(
+          (f) => f.series.some((s) => s.metric === 'tick' && s.points[0][1] === i + 1),
+          4_000,
+        );
       }
     } finally {
       assert.equal(await v.stop(), 0);

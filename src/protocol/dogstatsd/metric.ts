@@ -91,7 +91,7 @@ export function parseSuffix(buf: Uint8Array, pipe: number, end: number, out: Par
       // Go parses the rate as float32 and requires 0 < r <= 1 (so 1.00000001 passes)
       const r32 = Math.fround(r);
       if (!(r32 > 0 && r32 <= 1)) return ParseError.BadSampleRate;
-      out.rate = r > 1 ? 1 : r;
+      out.rate = Math.min(r, 1);
     } else if (c === HASH) {
       if (out.tagsStart >= 0) return ParseError.MultipleTagSections;
       out.tagsStart = i + 1;

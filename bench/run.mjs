@@ -1,0 +1,277 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: prints figures; BENCHMARKS.md records them.
+ *
+ *  1. micro: parse + aggregate in-process (no sockets), lines/s on this core
+ *  2. flush: generating InterMetrics for 100k series
+ *  3. ingest: the real server (dist/main/veneur.js) pinned to core 0, a paced
+ *     sendmmsg generator (bench/udpgen.c) pinned to core 1; the highest rate
+ *     with < 0.1% loss, loss measured from the server's own
+ *     veneur.worker.metrics_processed_total as delivered to a local intake
+ *  4. memory: server RSS with 100k series
+ *
+ * Options (env): BENCH_ONLY=micro,flush,ingest,memory  BENCH_SECONDS=5
+ *   BENCH_RATES=800000,1000000,...   (lines/s to try, ascending)
+ * Everything talks to 127.0.0.1 only, and every process started is stopped by PID.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inflateSync } from 'node:zlib';
+import { datagrams, everySeriesOnce } from './workload.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const dist = join(root, 'dist');
+const only = new Set((process.env.BENCH_ONLY ?? 'micro,flush,ingest,memory').split(','));
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const pin = (core, cmd, args) => (hasTaskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+console.log(`# veneur-ts bench — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}`);
+
+// ---------------------------------------------------------------- 1. micro
+async function micro() {
+  const { Aggregator } = await import(join(dist, 'aggregate/aggregator.js'));
+  for (const [label, tags, lpd] of [
+    ['10 lines/datagram, 3 tags', 3, 10],
+    ['1 line/datagram, 3 tags', 3, 1],
+    ['10 lines/datagram, 30 tags', 30, 10],
+  ]) {
+    const bufs = datagrams({ count: 2000, linesPerDatagram: lpd, tags }).map((d) => Buffer.from(d));
+    const agg = new Aggregator({ extendTags: [], metricMaxLength: 1 << 20 });
+    for (let i = 0; i < 20; i++) for (const b of bufs) agg.ingestPacket(b); // warm up
+    agg.swap();
+    let lines = 0;
+    const t0 = process.hrtime.bigint();
+    let elapsed = 0;
+    while (elapsed < 2e9) {
+      for (const b of bufs) agg.ingestPacket(b);
+      lines += bufs.length * lpd;
+      elapsed = Number(process.hrtime.bigint() - t0);
+    }
+    agg.swap();
+    console.log(
+      `micro  parse+aggregate (${label}): ${fmt(lines / (elapsed / 1e9))} lines/s (${(elapsed / lines).toFixed(0)} ns/line)`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------- 2. flush
+async function flush() {
+  const { Aggregator } = await import(join(dist, 'aggregate/aggregator.js'));
+  const { generate } = await import(join(dist, 'flush/generate.js'));
+  const { makePolicy } = await import(join(dist, 'flush/policy.js'));
+  const agg = new Aggregator({ extendTags: [], metricMaxLength: 1 << 20 });
+  for (const d of everySeriesOnce({ series: 100_000 })) agg.ingestPacket(Buffer.from(d));
+  const policy = makePolicy({
+    isLocal: false,
+    percentiles: [0.5, 0.75, 0.99],
+    aggregates: ['min', 'max', 'count'],
+  });
+  const snap = agg.swap();
+  const t0 = performance.now();
+  const out = await generate(snap.series.values(), policy, 0);
+  const ms = performance.now() - t0;
+  console.log(`flush  generate 100k series -> ${fmt(out.metrics.length)} InterMetrics: ${ms.toFixed(0)} ms`);
+}
+
+// ---------------------------------------------------------------- 3/4. server
+function buildGenerator() {
+  const outDir = join(here, '.build');
+  mkdirSync(outDir, { recursive: true });
+  const bin = join(outDir, 'udpgen');
+  if (!existsSync(bin)) execFileSync('cc', ['-O2', '-o', bin, join(here, 'udpgen.c')]);
+  return bin;
+}
+
+/** A minimal local intake: sums veneur.worker.metrics_processed_total (rate × interval). */
+async function startIntake() {
+  const state = { processed: 0, errors: 0, bodies: 0 };
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        let body = Buffer.concat(chunks);
+        if (req.headers['content-encoding'] === 'deflate') body = inflateSync(body);
+        if (req.url.startsWith('/api/v1/series')) {
+          state.bodies++;
+          for (const s of JSON.parse(body).series) {
+            const v = s.points[0][1] * (s.interval ?? 1);
+            if (s.metric === 'veneur.worker.metrics_processed_total') state.processed += v;
+            if (s.metric === 'veneur.packet.error_total') state.errors += v;
+          }
+        }
+      } catch {}
+      res.writeHead(202).end();
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { state, port: server.address().port, close: () => new Promise((r) => server.close(r)) };
+}
+
+async function startServer(intakePort, extra = '') {
+  const dir = mkdtempSync(join(tmpdir(), 'veneur-bench-'));
+  const cfg = join(dir, 'bench.yaml');
+  writeFileSync(
+    cfg,
+    `statsd_listen_addresses: [udp://127.0.0.1:0]
+interval: 1s
+hostname: bench
+read_buffer_size_bytes: 4194304
+percentiles: [0.5, 0.75, 0.99]
+metric_sinks:
+  - kind: datadog
+    name: datadog
+    config: {api_key: bench, api_hostname: "http://127.0.0.1:${intakePort}", flush_max_per_body: 25000}
+${extra}`,
+  );
+  const [cmd, args] = pin(0, process.execPath, [join(dist, 'main/veneur.js'), '-f', cfg]);
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, VENEUR_LOG_LEVEL: 'info' },
+  });
+  let port = 0;
+  await new Promise((resolve, reject) => {
+    let buf = '';
+    child.stderr.on('data', (d) => {
+      buf += d;
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          const rec = JSON.parse(line);
+          if (rec.msg === 'listening for DogStatsD over UDP') port = Number(rec.address.split(':').pop());
+          if (rec.msg === 'veneur started') resolve();
+        } catch {}
+      }
+    });
+    child.on('exit', (c) => reject(new Error(`server exited ${c}`)));
+  });
+  const exited = new Promise((r) => child.on('exit', r));
+  return {
+    port,
+    pid: child.pid,
+    rssKiB() {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) : 0;
+    },
+    async stop() {
+      process.kill(child.pid, 'SIGTERM');
+      await Promise.race([exited, sleep(10_000).then(() => child.kill('SIGKILL'))]);
+    },
+  };
+}
+
+function runGenerator(gen, port, file, datagramsPerSec, secs) {
+  const [cmd, args] = pin(1, gen, [String(port), file, String(Math.round(datagramsPerSec)), String(secs)]);
+  const out = execFileSync(cmd, args, { encoding: 'utf8' });
+  const [, sent, took] = out.trim().split(' ');
+  return { sent: Number(sent), took: Number(took) };
+}
+
+function writeDatagramFile(dgs) {
+  const dir = mkdtempSync(join(tmpdir(), 'veneur-bench-'));
+  const file = join(dir, 'datagrams.txt');
+  writeFileSync(file, `${dgs.map((d) => d.replaceAll('\n', '\\n')).join('\n')}\n`);
+  return file;
+}
+
+async function ingestAt(gen, file, linesPerDatagram, linesPerSec, secs) {
+  const intake = await startIntake();
+  const server = await startServer(intake.port);
+  try {
+    const r = runGenerator(gen, server.port, file, linesPerSec / linesPerDatagram, secs);
+    await sleep(1500);
+    await server.stop();
+    await sleep(200);
+    const sentLines = r.sent * linesPerDatagram;
+    const loss = 1 - intake.state.processed / sentLines;
+    return { rate: sentLines / r.took, sentLines, processed: intake.state.processed, loss };
+  } finally {
+    await intake.close();
+  }
+}
+
+async function ingest() {
+  const gen = buildGenerator();
+  const scenarios = [
+    {
+      label: '10 lines/datagram, 1,000 series, 3 tags',
+      lpd: 10,
+      tags: 3,
+      rates: [600e3, 800e3, 1000e3, 1100e3, 1200e3, 1300e3, 1400e3, 1600e3],
+    },
+    {
+      label: '1 line/datagram, 1,000 series, 3 tags',
+      lpd: 1,
+      tags: 3,
+      rates: [150e3, 200e3, 250e3, 300e3, 350e3, 400e3, 450e3],
+    },
+    {
+      label: '10 lines/datagram, 1,000 series, 30 tags',
+      lpd: 10,
+      tags: 30,
+      rates: [200e3, 300e3, 400e3, 500e3, 600e3, 800e3],
+    },
+  ];
+  const override = process.env.BENCH_RATES?.split(',').map(Number);
+  for (const sc of scenarios) {
+    if (process.env.BENCH_SCENARIO && !sc.label.startsWith(process.env.BENCH_SCENARIO)) continue;
+    const file = writeDatagramFile(datagrams({ count: 20_000, linesPerDatagram: sc.lpd, tags: sc.tags }));
+    let best = null;
+    for (const target of override ?? sc.rates) {
+      const r = await ingestAt(gen, file, sc.lpd, target, seconds);
+      const ok = r.loss < 0.001;
+      console.log(
+        `ingest ${sc.label}: offered ${fmt(r.rate)} lines/s -> loss ${(r.loss * 100).toFixed(3)}% ${ok ? 'ok' : 'LOSS'}`,
+      );
+      if (ok) best = r;
+      else break;
+    }
+    console.log(
+      `ingest ${sc.label}: SUSTAINED ${best ? fmt(best.rate) : '<lowest tried'} lines/s at <0.1% loss` +
+        (best && sc.lpd === 1 ? ` (${fmt(best.rate)} datagrams/s)` : ''),
+    );
+  }
+}
+
+async function memory() {
+  const gen = buildGenerator();
+  for (const series of [100_000]) {
+    const intake = await startIntake();
+    const server = await startServer(intake.port);
+    try {
+      const idle = server.rssKiB();
+      const file = writeDatagramFile(everySeriesOnce({ series }));
+      const dgs = Math.ceil(series / 10);
+      // every series once per second for 3 s, well below the loss threshold
+      runGenerator(gen, server.port, file, dgs, 3);
+      const rss = server.rssKiB();
+      console.log(
+        `memory RSS idle ${fmt(idle / 1024)} MiB; with ${fmt(series)} series (50% c, 15% g, 25% ms, 10% s): ${fmt(rss / 1024)} MiB`,
+      );
+    } finally {
+      await server.stop();
+      await intake.close();
+    }
+  }
+}
+
+if (only.has('micro')) await micro();
+if (only.has('flush')) await flush();
+if (only.has('ingest')) await ingest();
+if (only.has('memory')) await memory();

@@ -28,17 +28,6 @@ export class KeyEntry {
   ) {}
 }
 
-const FNV_OFFSET = 0x811c9dc5 | 0;
-const FNV_PRIME = 16777619;
-
-/** FNV-1a over [a0,a1) then [b0,b1) of buf. */
-export function hashKey(buf: Uint8Array, a0: number, a1: number, b0: number, b1: number): number {
-  let h = FNV_OFFSET;
-  for (let i = a0; i < a1; i++) h = Math.imul(h ^ buf[i], FNV_PRIME);
-  for (let i = b0; i < b1; i++) h = Math.imul(h ^ buf[i], FNV_PRIME);
-  return h;
-}
-
 export class KeyTable {
   #hashes: Int32Array;
   #entries: (KeyEntry | undefined)[];

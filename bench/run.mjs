@@ -142,6 +142,7 @@ async function startServer(intakePort, extra = '') {
 interval: 1s
 hostname: bench
 read_buffer_size_bytes: 4194304
+metric_max_length: 16384
 percentiles: [0.5, 0.75, 0.99]
 metric_sinks:
   - kind: datadog
@@ -149,7 +150,11 @@ metric_sinks:
     config: {api_key: bench, api_hostname: "http://127.0.0.1:${intakePort}", flush_max_per_body: 25000}
 ${extra}`,
   );
-  const [cmd, args] = pin(0, process.execPath, [join(dist, 'main/veneur.js'), '-f', cfg]);
+  const bin = join(dist, 'main/veneur.js');
+  // run it as users do: with the node flags of its shebang
+  const shebang = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0]);
+  const flags = shebang ? shebang[1].trim().split(/\s+/).filter(Boolean) : [];
+  const [cmd, args] = pin(0, process.execPath, [...flags, bin, '-f', cfg]);
   const child = spawn(cmd, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, VENEUR_LOG_LEVEL: 'info' },
@@ -262,12 +267,17 @@ async function ingest() {
     if (process.env.BENCH_SCENARIO && !sc.label.startsWith(process.env.BENCH_SCENARIO)) continue;
     const file = writeDatagramFile(datagrams({ count: 20_000, linesPerDatagram: sc.lpd, tags: sc.tags }));
     let best = null;
+    const trials = Number(process.env.BENCH_TRIALS ?? 3);
     for (const target of override ?? sc.rates) {
-      const r = await ingestAt(gen, file, sc.lpd, target, seconds);
+      // loopback UDP on a shared VM is noisy: judge each rate by the median of a few trials
+      const runs = [];
+      for (let t = 0; t < trials; t++) runs.push(await ingestAt(gen, file, sc.lpd, target, seconds));
+      runs.sort((a, b) => a.loss - b.loss);
+      const r = runs[Math.floor(runs.length / 2)];
       const ok = r.loss < 0.001;
       console.log(
-        `ingest ${sc.label}: offered ${fmt(r.rate)} lines/s -> loss ${(r.loss * 100).toFixed(3)}% ` +
-          `(kernel drops ${fmt(r.kernelDrops)} datagrams, ${r.flushes} series bodies) ${ok ? 'ok' : 'LOSS'}`,
+        `ingest ${sc.label}: offered ${fmt(r.rate)} lines/s -> median loss ${(r.loss * 100).toFixed(3)}% ` +
+          `[${runs.map((x) => `${(x.loss * 100).toFixed(3)}%`).join(' ')}] ${ok ? 'ok' : 'LOSS'}`,
       );
       if (ok) best = r;
       else break;

@@ -222,4 +222,24 @@ describe('aggregator', () => {
     assert.equal(ms[0].hostName, 'b');
     assert.equal(ms[0].timestamp, 1234);
   });
+
+  it('recycles flushed series without leaking state into the next interval', () => {
+    const a = agg();
+    for (let round = 0; round < 3; round++) {
+      const lines = ['c:1|c', 'g:5|g', 'h:10|h', 'h:20|h', '_sc|chk|1|m:x'];
+      for (let i = 0; i < 30_000; i++) lines.push(`s:m${i + round * 100_000}|s`); // dense HLL
+      send(a, ...lines.slice(0, 5));
+      for (let i = 5; i < lines.length; i += 100) send(a, ...lines.slice(i, i + 100));
+      const snap = a.swap();
+      const policy = makePolicy({ isLocal: false, percentiles: [0.5], aggregates: ['min', 'max', 'count'] });
+      const m = byName(generateSync(snap.series.values(), policy, 1).metrics);
+      assert.equal(m.c, 1, `round ${round}`);
+      assert.equal(m.g, 5);
+      assert.equal(m['h.count'], 2);
+      assert.equal(m['h.min'], 10);
+      assert.equal(m['h.50percentile'], 15);
+      assert.ok(Math.abs(m.s - 30_000) / 30_000 < 0.02, `set estimate ${m.s}`);
+      a.recycle(snap);
+    }
+  });
 });

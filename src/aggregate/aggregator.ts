@@ -33,7 +33,7 @@ import {
   type CounterSeries,
   type GaugeSeries,
   type HistogramSeries,
-  newSeries,
+  SeriesPool,
   type SetSeries,
   type StatusSeries,
   seriesKey,
@@ -94,6 +94,7 @@ export class Aggregator {
   readonly #now: () => number;
   readonly #table = new KeyTable(4096);
   readonly #suffix = new ParsedSuffix();
+  readonly #pool = new SeriesPool();
   #series = new Map<string, AnySeries>();
   #events: DogStatsdEvent[] = [];
   #gen = 0;
@@ -304,7 +305,7 @@ export class Aggregator {
   #attach(entry: KeyEntry): AnySeries {
     let s = this.#series.get(entry.key);
     if (s === undefined) {
-      s = newSeries(entry.type, entry.scope, entry.name, entry.tags, entry.key);
+      s = this.#pool.take(entry.type, entry.scope, entry.name, entry.tags, entry.key);
       this.#series.set(entry.key, s);
     }
     entry.series = s;
@@ -334,7 +335,7 @@ export class Aggregator {
     const key = seriesKey(MetricType.Status, Scope.Local, sc.name, sc.tags.join(','));
     let s = this.#series.get(key) as StatusSeries | undefined;
     if (s === undefined) {
-      s = newSeries(MetricType.Status, Scope.Local, sc.name, sc.tags, key) as StatusSeries;
+      s = this.#pool.take(MetricType.Status, Scope.Local, sc.name, sc.tags, key) as StatusSeries;
       this.#series.set(key, s);
     }
     s.value = sc.status;
@@ -367,7 +368,7 @@ export class Aggregator {
     }
     let s = this.#series.get(id.key);
     if (s === undefined) {
-      s = newSeries(type, scope, id.name, id.tags, id.key);
+      s = this.#pool.take(type, scope, id.name, id.tags, id.key);
       this.#series.set(id.key, s);
     }
     switch (s.type) {
@@ -410,6 +411,14 @@ export class Aggregator {
       this.ingestInternal(MetricType.Counter, 'veneur.worker.events_dropped_total', [], this.#eventsDropped);
       this.#eventsDropped = 0;
     }
+  }
+
+  /**
+   * Give a flushed snapshot's series back for reuse. Call it once, when nothing
+   * reads the snapshot any more (after the flush has turned it into InterMetrics).
+   */
+  recycle(snapshot: Snapshot): void {
+    this.#pool.refill(snapshot.series.values());
   }
 
   /** End the interval: O(1) hand-off of everything aggregated so far. */

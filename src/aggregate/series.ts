@@ -3,6 +3,11 @@
  * type so each object carries only what its type needs (memory at 1M series);
  * the hot path switches on the entry's type, so every property access site
  * stays monomorphic.
+ *
+ * Series objects are recycled between intervals (Aggregator.recycle): `init`
+ * gives a pooled object a new identity and empties its state, keeping sketch
+ * buffers. In steady state ingest then allocates nothing, so nothing is promoted
+ * to the old generation and scavenges stay short (BENCHMARKS.md, "GC and loss").
  */
 import { type MetricType, MetricType as MT, type Scope } from '../model/metric.js';
 import { HyperLogLog } from './sketches/hll.js';
@@ -19,31 +24,48 @@ export interface SeriesIdentity {
   readonly key: string;
 }
 
-export class CounterSeries implements SeriesIdentity {
+abstract class BaseSeries {
+  scope: Scope;
+  name: string;
+  tags: readonly string[];
+  key: string;
+  constructor(scope: Scope, name: string, tags: readonly string[], key: string) {
+    this.scope = scope;
+    this.name = name;
+    this.tags = tags;
+    this.key = key;
+  }
+  /** New identity, empty state. */
+  init(scope: Scope, name: string, tags: readonly string[], key: string): void {
+    this.scope = scope;
+    this.name = name;
+    this.tags = tags;
+    this.key = key;
+    this.clear();
+  }
+  protected abstract clear(): void;
+}
+
+export class CounterSeries extends BaseSeries implements SeriesIdentity {
   readonly type = MT.Counter;
   /** Sum of value / sampleRate. Fractional values are kept (Go truncates each sample, §14.1). */
   value = 0;
-  constructor(
-    readonly scope: Scope,
-    readonly name: string,
-    readonly tags: readonly string[],
-    readonly key: string,
-  ) {}
+  protected clear(): void {
+    this.value = 0;
+  }
 }
 
-export class GaugeSeries implements SeriesIdentity {
+export class GaugeSeries extends BaseSeries implements SeriesIdentity {
   readonly type = MT.Gauge;
   value = 0;
-  constructor(
-    readonly scope: Scope,
-    readonly name: string,
-    readonly tags: readonly string[],
-    readonly key: string,
-  ) {}
+  protected clear(): void {
+    this.value = 0;
+  }
 }
 
 /** Histograms and timers: identical maths, different type (and flushed names may collide, §2.1). */
-export class HistogramSeries implements SeriesIdentity {
+export class HistogramSeries extends BaseSeries implements SeriesIdentity {
+  readonly type: typeof MT.Histogram | typeof MT.Timer;
   readonly digest = new MergingDigest(100);
   /** Stats of samples received directly (not imported): Go's Local* fields. */
   localMin = Number.POSITIVE_INFINITY;
@@ -52,12 +74,15 @@ export class HistogramSeries implements SeriesIdentity {
   localWeight = 0;
   localReciprocalSum = 0;
   constructor(
-    readonly type: typeof MT.Histogram | typeof MT.Timer,
-    readonly scope: Scope,
-    readonly name: string,
-    readonly tags: readonly string[],
-    readonly key: string,
-  ) {}
+    type: typeof MT.Histogram | typeof MT.Timer,
+    scope: Scope,
+    name: string,
+    tags: readonly string[],
+    key: string,
+  ) {
+    super(scope, name, tags, key);
+    this.type = type;
+  }
 
   sample(v: number, weight: number): void {
     this.digest.add(v, weight);
@@ -67,31 +92,36 @@ export class HistogramSeries implements SeriesIdentity {
     this.localSum += v * weight;
     this.localReciprocalSum += weight / v;
   }
+
+  protected clear(): void {
+    this.digest.reset();
+    this.localMin = Number.POSITIVE_INFINITY;
+    this.localMax = Number.NEGATIVE_INFINITY;
+    this.localSum = 0;
+    this.localWeight = 0;
+    this.localReciprocalSum = 0;
+  }
 }
 
-export class SetSeries implements SeriesIdentity {
+export class SetSeries extends BaseSeries implements SeriesIdentity {
   readonly type = MT.Set;
   readonly hll = new HyperLogLog();
-  constructor(
-    readonly scope: Scope,
-    readonly name: string,
-    readonly tags: readonly string[],
-    readonly key: string,
-  ) {}
+  protected clear(): void {
+    this.hll.reset();
+  }
 }
 
 /** Service checks: last write wins within an interval (§1.4). */
-export class StatusSeries implements SeriesIdentity {
+export class StatusSeries extends BaseSeries implements SeriesIdentity {
   readonly type = MT.Status;
   value = 0;
   message = '';
   hostName = '';
-  constructor(
-    readonly scope: Scope,
-    readonly name: string,
-    readonly tags: readonly string[],
-    readonly key: string,
-  ) {}
+  protected clear(): void {
+    this.value = 0;
+    this.message = '';
+    this.hostName = '';
+  }
 }
 
 export type AnySeries = CounterSeries | GaugeSeries | HistogramSeries | SetSeries | StatusSeries;
@@ -120,5 +150,35 @@ export function newSeries(
       return new SetSeries(scope, name, tags, key);
     default:
       return new StatusSeries(scope, name, tags, key);
+  }
+}
+
+/**
+ * Free lists of series by type, refilled from each flushed snapshot. Bounded by
+ * construction: a recycle replaces the previous pool, so it never holds more than
+ * one interval's worth of series.
+ */
+export class SeriesPool {
+  #free: AnySeries[][] = [[], [], [], [], [], []];
+
+  /** A series with this identity, from the pool when one of the type is free. */
+  take(type: MetricType, scope: Scope, name: string, tags: readonly string[], key: string): AnySeries {
+    const s = this.#free[type].pop();
+    if (s === undefined) return newSeries(type, scope, name, tags, key);
+    s.init(scope, name, tags, key);
+    return s;
+  }
+
+  /** Replace the free lists with these series (a flushed interval nobody reads any more). */
+  refill(series: Iterable<AnySeries>): void {
+    const free: AnySeries[][] = [[], [], [], [], [], []];
+    for (const s of series) free[s.type].push(s);
+    this.#free = free;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const f of this.#free) n += f.length;
+    return n;
   }
 }

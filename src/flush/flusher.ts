@@ -102,6 +102,9 @@ export class Flusher implements Component {
     const snapshot = aggregator.swap();
     const timestamp = Math.floor(started / 1000);
     const generated = await generate(snapshot.series.values(), policy, timestamp);
+    // InterMetrics hold copies of the values: the series can be reused for the next interval
+    // (once forwarding exists, only after the forwarded state has been encoded)
+    if (generated.forward.length === 0) aggregator.recycle(snapshot);
     const metrics = Object.freeze(generated.metrics);
     const events = Object.freeze([...snapshot.events]);
     if (generated.nonFinite > 0) telemetry.count('flush.non_finite_dropped_total', generated.nonFinite);

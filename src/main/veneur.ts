@@ -1,8 +1,15 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 /**
  * `veneur`: flags (reference §9.1), config, build, signals, exit codes.
  * With no -f it runs the embedded default config (statsd on udp://127.0.0.1:8126,
  * HTTP on 127.0.0.1:8127, debug sink).
+ *
+ * The shebang's `--single-threaded-gc`: with V8's parallel scavenger, a young-GC
+ * pause on a busy core included waiting for helper threads to be scheduled (pauses
+ * of 6-13 ms against 1-3 ms of actual work, measured with --trace-gc-nvp), long
+ * enough to overflow the socket buffer at 1M+ lines/s. GC work itself is small
+ * here because series are recycled between intervals (BENCHMARKS.md, "GC and loss").
+ * Tests and the bench read the flags from this line (test/helpers/veneur-process.ts).
  */
 import { buildApp } from '../app/build.js';
 import { DEFAULT_CONFIG_YAML } from '../config/default.js';

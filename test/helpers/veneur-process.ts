@@ -3,13 +3,20 @@
  * end-to-end tests, learn its bound addresses from its log lines, and stop it by PID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const VENEUR_BIN = fileURLToPath(new URL('../../dist/main/veneur.js', import.meta.url));
+
+/** The node flags of veneur's shebang (`#!/usr/bin/env -S node --flag ...`), so tests run it as users do. */
+export function veneurNodeFlags(bin = VENEUR_BIN): string[] {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0];
+  const m = /^#!.*?\bnode\b(.*)$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter((f) => f !== '') : [];
+}
 
 export interface VeneurProcess {
   readonly child: ChildProcess;
@@ -40,7 +47,7 @@ export function runVeneur(
   timeoutMs = 15_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [VENEUR_BIN, ...args], { env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...veneurNodeFlags(), VENEUR_BIN, ...args], { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {
@@ -66,7 +73,7 @@ export async function startVeneur(
   opts: { env?: Record<string, string>; args?: string[]; startTimeoutMs?: number } = {},
 ): Promise<VeneurProcess> {
   const args = yaml === null ? [] : ['-f', writeTempConfig(yaml)];
-  const child = spawn(process.execPath, [VENEUR_BIN, ...args, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...veneurNodeFlags(), VENEUR_BIN, ...args, ...(opts.args ?? [])], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -251,6 +251,8 @@ export class HyperLogLog {
   // Dense registers, two per byte, and the library's count of zero registers.
   private regs: Uint8Array | null = null;
   private nz = 0;
+  /** Registers kept by reset() for the next conversion to dense (no 8 KiB allocation per interval). */
+  private spareRegs: Uint8Array | null = null;
 
   constructor(precision = 14) {
     if (!(precision >= 4 && precision <= 18) || !Number.isInteger(precision)) {
@@ -331,6 +333,24 @@ export class HyperLogLog {
     return t;
   }
 
+  /**
+   * Back to an empty sparse sketch, keeping allocated buffers for reuse: the
+   * aggregator recycles series between intervals so steady-state ingest
+   * allocates nothing (BENCHMARKS.md, "GC and loss").
+   */
+  reset(): void {
+    this.b = 0;
+    this.clearTmp();
+    this.list = null;
+    this.listLen = 0;
+    this.listCount = 0;
+    this.listLast = 0;
+    if (this.regs !== null) this.spareRegs = this.regs;
+    this.regs = null;
+    this.nz = 0;
+    this.isSparse = true;
+  }
+
   private clearTmp(): void {
     const t = this.tmp;
     if (t !== null && this.tmpCount > 0) t.fill(0, t.length / 3);
@@ -383,7 +403,9 @@ export class HyperLogLog {
   /** The library's toNormal: replays the sparse entries into dense registers. */
   private toNormal(): void {
     if (this.tmpCount > 0) this.mergeSparse();
-    this.regs = new Uint8Array(this.m >>> 1);
+    const spare = this.spareRegs;
+    this.spareRegs = null;
+    this.regs = spare !== null ? spare.fill(0) : new Uint8Array(this.m >>> 1);
     this.nz = this.m;
     const list = this.list;
     const p = this.p;

@@ -156,6 +156,17 @@ export class MergingDigest {
     this.tempCap = tempCapacity(compression);
   }
 
+  /** Empty the digest, keeping its arrays for reuse (series are recycled between intervals). */
+  reset(): void {
+    this.mainCount = 0;
+    this.mainWeight = 0;
+    this.tempCount = 0;
+    this.tempWeight = 0;
+    this._min = Number.POSITIVE_INFINITY;
+    this._max = Number.NEGATIVE_INFINITY;
+    this._reciprocalSum = 0;
+  }
+
   /** Adds a sample. The caller guarantees a finite value and weight > 0 (Go panics otherwise). */
   add(value: number, weight: number): void {
     let n = this.tempCount;

@@ -194,7 +194,9 @@ ${extra}`,
 /** Datagrams the kernel dropped for full receive buffers (all UDP sockets; only ours is busy). */
 function kernelUdpDrops() {
   try {
-    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+    const lines = readFileSync('/proc/net/snmp', 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('Udp:'));
     const names = lines[0].split(/\s+/);
     const values = lines[1].split(/\s+/);
     return Number(values[names.indexOf('RcvbufErrors')]);
@@ -234,7 +236,14 @@ async function ingestAt(gen, file, linesPerDatagram, linesPerSec, secs) {
     const processed = intake.state.processed - baseline;
     const loss = 1 - processed / sentLines;
     const kernelDrops = kernelUdpDrops() - drops0;
-    return { rate: sentLines / r.took, sentLines, processed, loss, kernelDrops, flushes: intake.state.bodies };
+    return {
+      rate: sentLines / r.took,
+      sentLines,
+      processed,
+      loss,
+      kernelDrops,
+      flushes: intake.state.bodies,
+    };
   } finally {
     await intake.close();
   }

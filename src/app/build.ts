@@ -71,6 +71,32 @@ export function buildApp(config: Config, opts: BuildOptions): App {
     if (present) logger.warn({ key }, `${key} is not implemented yet in this version and is ignored`);
   }
 
+  // accepted for compatibility, validated, but without effect in this version: say so once
+  const inert: [string, boolean][] = [
+    ['features.enable_metric_sink_routing', config.features.enableMetricSinkRouting],
+    ['metric_sink_routing', config.metricSinkRouting.length > 0],
+    [
+      'metric_sinks[].max_name_length/max_tag_length/max_tags/strip_tags/add_tags',
+      config.metricSinks.some(
+        (s) =>
+          s.maxNameLength > 0 ||
+          s.maxTagLength > 0 ||
+          s.maxTags > 0 ||
+          s.stripTags.length > 0 ||
+          Object.keys(s.addTags).length > 0,
+      ),
+    ],
+    ['stats_address', config.statsAddress !== ''],
+    ['count_unique_timeseries', config.countUniqueTimeseries],
+    ['flush_watchdog_missed_flushes', config.flushWatchdogMissedFlushes > 0],
+    ['sentry_dsn', !config.sentryDsn.isEmpty],
+    ['num_workers', config.numWorkers > 1],
+    ['num_readers', config.numReaders > 1],
+  ];
+  for (const [key, present] of inert) {
+    if (present) logger.warn({ key }, `${key} is accepted but has no effect in this version`);
+  }
+
   const aggregator = new Aggregator({
     extendTags: config.extendTags,
     metricMaxLength: config.metricMaxLength,
@@ -106,11 +132,16 @@ export function buildApp(config: Config, opts: BuildOptions): App {
     return wrapMetricSink(sink, { telemetry, logger, timeoutMs: config.intervalMs * 0.9 });
   });
 
+  const policy = makePolicy({
+    isLocal: false,
+    percentiles: config.percentiles,
+    aggregates: config.aggregates,
+  });
   const flusher = new Flusher({
     aggregator,
     targets: sinks,
     // forwarding is not built yet: act as a standalone instance so nothing is lost
-    policy: makePolicy({ isLocal: false, percentiles: config.percentiles, aggregates: config.aggregates }),
+    policy,
     intervalMs: config.intervalMs,
     synchronize: config.synchronizeWithInterval,
     logger,

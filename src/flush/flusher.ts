@@ -82,7 +82,8 @@ export class Flusher implements Component {
       void this.flush(tick);
       this.#schedule();
     }, delay);
-    this.#timer.unref?.();
+    // deliberately not unref'd: the flush clock keeps the process alive even with no
+    // listener (Go exits at once in that case, reference §14.18)
   }
 
   /**

@@ -3,6 +3,7 @@
  * policy and the histogram aggregate/percentile expansion with Veneur's names.
  */
 import type { AggregateName } from '../config/types.js';
+import { ConfigError } from '../util/errors.js';
 
 export interface FlushPolicy {
   /** true when forward_address is set: mergeable state goes to the global tier. */
@@ -42,10 +43,20 @@ export function makePolicy(opts: {
   aggregates: readonly AggregateName[];
 }): FlushPolicy {
   const set = new Set(opts.aggregates);
+  const suffixes = opts.percentiles.map(percentileSuffix);
+  suffixes.forEach((name, i) => {
+    const first = suffixes.indexOf(name);
+    if (first !== i) {
+      throw new ConfigError(
+        `percentiles[${i}]`,
+        `${opts.percentiles[i]} and ${opts.percentiles[first]} would both be flushed as "${name}"`,
+      );
+    }
+  });
   return {
     isLocal: opts.isLocal,
     percentiles: [...opts.percentiles],
-    percentileSuffixes: opts.percentiles.map(percentileSuffix),
+    percentileSuffixes: suffixes,
     aggregates: {
       min: set.has('min'),
       max: set.has('max'),

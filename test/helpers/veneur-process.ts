@@ -15,7 +15,12 @@ export const VENEUR_BIN = fileURLToPath(new URL('../../dist/main/veneur.js', imp
 export function veneurNodeFlags(bin = VENEUR_BIN): string[] {
   const first = readFileSync(bin, 'utf8').split('\n', 1)[0];
   const m = /^#!.*?\bnode\b(.*)$/.exec(first);
-  return m ? m[1].trim().split(/\s+/).filter((f) => f !== '') : [];
+  return m
+    ? m[1]
+        .trim()
+        .split(/\s+/)
+        .filter((f) => f !== '')
+    : [];
 }
 
 export interface VeneurProcess {
@@ -47,7 +52,9 @@ export function runVeneur(
   timeoutMs = 15_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...veneurNodeFlags(), VENEUR_BIN, ...args], { env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...veneurNodeFlags(), VENEUR_BIN, ...args], {
+      env: { ...process.env, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {

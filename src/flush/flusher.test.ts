@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Aggregator } from '../aggregate/aggregator.js';
+import type { DogStatsdEvent, InterMetric } from '../model/metric.js';
+import { noopTelemetry } from '../telemetry/types.js';
+import { alignedDelay, Flusher, type FlushTarget } from './flusher.js';
+import { makePolicy, percentileSuffix } from './policy.js';
+
+class Recorder implements FlushTarget {
+  readonly name = 'rec';
+  readonly flushes: {
+    at: number;
+    metrics: readonly InterMetric[];
+    events: readonly DogStatsdEvent[];
+    deadline: number;
+  }[] = [];
+  async flush(
+    metrics: readonly InterMetric[],
+    events: readonly DogStatsdEvent[],
+    deadline: number,
+  ): Promise<void> {
+    this.flushes.push({ at: Date.now(), metrics, events, deadline });
+  }
+}
+
+function flusher(aggregator: Aggregator, rec: Recorder, intervalMs: number, synchronize: boolean): Flusher {
+  return new Flusher({
+    aggregator,
+    targets: [rec],
+    policy: makePolicy({ isLocal: false, percentiles: [0.5], aggregates: ['min', 'max', 'count'] }),
+    intervalMs,
+    synchronize,
+    logger: pino({ level: 'silent' }),
+    telemetry: noopTelemetry,
+  });
+}
+
+describe('flusher', () => {
+  it('computes the delay to the next wall-clock multiple of the interval', () => {
+    assert.equal(alignedDelay(1234, 1000), 766);
+    assert.equal(alignedDelay(10_000, 10_000), 10_000);
+    assert.equal(alignedDelay(19_999, 10_000), 1);
+  });
+
+  it('ticks on wall-clock multiples of the interval when synchronized', async () => {
+    const agg = new Aggregator({ extendTags: [], metricMaxLength: 4096 });
+    const rec = new Recorder();
+    const f = flusher(agg, rec, 500, true);
+    await f.start();
+    await new Promise((r) => setTimeout(r, 1600));
+    await f.stop(Date.now());
+    assert.ok(rec.flushes.length >= 2, `flushes: ${rec.flushes.length}`);
+    for (const fl of rec.flushes) {
+      const phase = fl.at % 500;
+      // generous for loaded CI machines; an unaligned clock would land anywhere in [0, 500)
+      assert.ok(phase < 150 || phase > 490, `flush at phase ${phase} ms`);
+      // the deadline is the next tick, but never less than 1 s away (sinks need time to answer)
+      assert.ok(fl.deadline - fl.at > 900 && fl.deadline - fl.at <= 1100, 'deadline');
+    }
+  });
+
+  it('sends a frozen batch, and every series expires at each flush', async () => {
+    const agg = new Aggregator({ extendTags: [], metricMaxLength: 4096 });
+    const rec = new Recorder();
+    const f = flusher(agg, rec, 60_000, false);
+    agg.ingestPacket(Buffer.from('a:1|c\nb:2|g'));
+    await f.flush();
+    agg.ingestPacket(Buffer.from('a:5|c'));
+    await f.flush();
+    await f.stop(Date.now());
+    const names = rec.flushes.map((x) =>
+      x.metrics.filter((m) => !m.name.startsWith('veneur.')).map((m) => `${m.name}=${m.value}`),
+    );
+    assert.deepEqual(names, [['a=1', 'b=2'], ['a=5']]);
+    assert.ok(Object.isFrozen(rec.flushes[0].metrics));
+  });
+
+  it('rejects percentiles that would share a name', () => {
+    assert.equal(percentileSuffix(0.29), '29percentile');
+    assert.equal(percentileSuffix(0.999), '999percentile');
+    assert.throws(
+      () => makePolicy({ isLocal: false, percentiles: [0.999, 0.0999], aggregates: [] }),
+      /percentiles\[1\]/,
+    );
+  });
+});

@@ -75,8 +75,12 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const logger = createLogger({ debug: config.debug });
-  if (file === '')
-    logger.info('no -f given: running the embedded default config (udp://127.0.0.1:8126, debug sink)');
+  if (file === '') {
+    logger.info(
+      { statsd: config.statsdListenAddresses, http: config.httpAddress },
+      'no -f given: running the embedded default config (debug sink)',
+    );
+  }
 
   let quit: () => void = () => {};
   const quitRequested = new Promise<string>((resolve) => {

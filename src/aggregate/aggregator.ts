@@ -28,6 +28,9 @@ import {
 } from '../protocol/dogstatsd/metric.js';
 import { parseNumber } from '../protocol/dogstatsd/number.js';
 import { KeyEntry, KeyTable } from './key-table.js';
+import { HyperLogLog } from './sketches/hll.js';
+import { MergingDigest } from './sketches/tdigest.js';
+import type { SeriesState } from './state.js';
 import {
   type AnySeries,
   type CounterSeries,
@@ -98,6 +101,8 @@ export class Aggregator {
   #series = new Map<string, AnySeries>();
   #events: DogStatsdEvent[] = [];
   #gen = 0;
+  /** Wall-clock ms of the packet being ingested (gauges record it for cross-worker merges). */
+  #clock = 0;
   /** errors[packetType * N_CAUSES + cause] */
   readonly #errors = new Float64Array(4 * N_CAUSES);
   #processed = 0;
@@ -141,12 +146,14 @@ export class Aggregator {
       this.#errors[PacketType.Unknown * N_CAUSES + ParseError.TooLong]++;
       return;
     }
+    this.#clock = Date.now();
     let i = 0;
     while (i < len) i = this.#line(buf, i, len) + 1;
   }
 
   /** One line [start, end) without its newline (stream transports frame lines themselves). */
   ingestLine(buf: Buffer, start: number, end: number): void {
+    this.#clock = Date.now();
     if (end > start) this.#line(buf, start, end);
   }
 
@@ -241,6 +248,7 @@ export class Aggregator {
             return end;
           }
           (series as GaugeSeries).value = v;
+          (series as GaugeSeries).updatedAt = this.#clock;
           break;
         }
         case MetricType.Histogram:
@@ -341,6 +349,7 @@ export class Aggregator {
     s.value = sc.status;
     s.message = sc.message;
     s.hostName = sc.hostname;
+    s.updatedAt = this.#clock;
     this.#processed++;
   }
 
@@ -410,6 +419,62 @@ export class Aggregator {
     if (this.#eventsDropped > 0) {
       this.ingestInternal(MetricType.Counter, 'veneur.worker.events_dropped_total', [], this.#eventsDropped);
       this.#eventsDropped = 0;
+    }
+  }
+
+  /**
+   * Merge series state produced elsewhere (an ingest worker, later a local
+   * veneur) into the current interval: counters add, gauges and checks keep the
+   * latest write, digests and HyperLogLogs merge, local stats combine.
+   */
+  importStates(states: readonly SeriesState[]): void {
+    for (const st of states) {
+      let s = this.#series.get(st.k);
+      if (s === undefined) {
+        s = this.#pool.take(st.t, st.s, st.n, st.g, st.k);
+        this.#series.set(st.k, s);
+      }
+      switch (s.type) {
+        case MetricType.Counter:
+          s.value += st.v;
+          break;
+        case MetricType.Gauge:
+          if (st.u >= s.updatedAt) {
+            s.value = st.v;
+            s.updatedAt = st.u;
+          }
+          break;
+        case MetricType.Histogram:
+        case MetricType.Timer:
+          if (st.d !== null) s.digest.merge(MergingDigest.fromData(st.d));
+          if (st.l !== null) {
+            if (st.l[0] < s.localMin) s.localMin = st.l[0];
+            if (st.l[1] > s.localMax) s.localMax = st.l[1];
+            s.localSum += st.l[2];
+            s.localWeight += st.l[3];
+            s.localReciprocalSum += st.l[4];
+          }
+          break;
+        case MetricType.Set:
+          if (st.h !== null) s.hll.merge(HyperLogLog.unmarshalBinary(st.h));
+          break;
+        case MetricType.Status:
+          if (st.u >= s.updatedAt) {
+            s.value = st.v;
+            s.message = st.m;
+            s.hostName = st.o;
+            s.updatedAt = st.u;
+          }
+          break;
+      }
+    }
+  }
+
+  /** Events collected elsewhere (an ingest worker) for this interval; bounded like our own. */
+  importEvents(events: readonly DogStatsdEvent[]): void {
+    for (const ev of events) {
+      if (this.#events.length >= this.#maxEvents) this.#eventsDropped++;
+      else this.#events.push(ev);
     }
   }
 

@@ -58,8 +58,11 @@ export class CounterSeries extends BaseSeries implements SeriesIdentity {
 export class GaugeSeries extends BaseSeries implements SeriesIdentity {
   readonly type = MT.Gauge;
   value = 0;
+  /** Wall-clock ms of the last write: merging state from several ingest workers keeps the latest. */
+  updatedAt = 0;
   protected clear(): void {
     this.value = 0;
+    this.updatedAt = 0;
   }
 }
 
@@ -117,10 +120,12 @@ export class StatusSeries extends BaseSeries implements SeriesIdentity {
   value = 0;
   message = '';
   hostName = '';
+  updatedAt = 0;
   protected clear(): void {
     this.value = 0;
     this.message = '';
     this.hostName = '';
+    this.updatedAt = 0;
   }
 }
 

@@ -15,6 +15,7 @@ import { type WrappedMetricSink, wrapMetricSink } from '../sinks/helper/wrap.js'
 import { InternalTelemetry } from '../telemetry/internal.js';
 import { parseListenAddress } from '../util/address.js';
 import { ConfigError, joinPath } from '../util/errors.js';
+import { IngestWorkers } from './cluster.js';
 import { HttpServer } from './http.js';
 import { metricSinkKinds, plannedMetricSinkKinds } from './registry.js';
 
@@ -35,6 +36,7 @@ export interface App {
   readonly listeners: readonly UdpListener[];
   readonly http: HttpServer | null;
   readonly sinks: readonly WrappedMetricSink[];
+  readonly workers: IngestWorkers | null;
   start(): Promise<void>;
   /** Stop listeners, flush once more, stop sinks and HTTP. Idempotent. */
   shutdown(deadline: number): Promise<void>;
@@ -91,7 +93,6 @@ export function buildApp(config: Config, opts: BuildOptions): App {
     ['flush_watchdog_missed_flushes', config.flushWatchdogMissedFlushes > 0],
     ['sentry_dsn', !config.sentryDsn.isEmpty],
     ['num_workers', config.numWorkers > 1],
-    ['num_readers', config.numReaders > 1],
   ];
   for (const [key, present] of inert) {
     if (present) logger.warn({ key }, `${key} is accepted but has no effect in this version`);
@@ -132,6 +133,17 @@ export function buildApp(config: Config, opts: BuildOptions): App {
     return wrapMetricSink(sink, { telemetry, logger, timeoutMs: config.intervalMs * 0.9 });
   });
 
+  // num_readers > 1: that many ingest worker processes share the sockets; this process merges and flushes
+  const workers =
+    config.numReaders > 1
+      ? new IngestWorkers({
+          count: config.numReaders,
+          aggregator,
+          logger,
+          telemetry,
+          collectTimeoutMs: Math.min(2000, config.intervalMs / 2),
+        })
+      : null;
   const policy = makePolicy({
     isLocal: false,
     percentiles: config.percentiles,
@@ -142,6 +154,7 @@ export function buildApp(config: Config, opts: BuildOptions): App {
     targets: sinks,
     // forwarding is not built yet: act as a standalone instance so nothing is lost
     policy,
+    ...(workers ? { collect: () => workers.collect() } : {}),
     intervalMs: config.intervalMs,
     synchronize: config.synchronizeWithInterval,
     logger,
@@ -149,7 +162,7 @@ export function buildApp(config: Config, opts: BuildOptions): App {
   });
 
   const onPacket = (buf: Buffer): void => aggregator.ingestPacket(buf);
-  const listeners = config.statsdListenAddresses.map((text, i) => {
+  const listenerConfigs = config.statsdListenAddresses.map((text, i) => {
     const path = `statsd_listen_addresses[${i}]`;
     const address = parseListenAddress(text);
     if (address === null)
@@ -160,8 +173,15 @@ export function buildApp(config: Config, opts: BuildOptions): App {
         `${address.scheme} listeners are not supported by this version yet (udp only)`,
       );
     }
-    return new UdpListener({ address, recvBufferSize: config.readBufferSizeBytes, onPacket, logger });
+    return address;
   });
+  // with ingest workers, the listeners live in the workers (validated above all the same)
+  const listeners = workers
+    ? []
+    : listenerConfigs.map(
+        (address) =>
+          new UdpListener({ address, recvBufferSize: config.readBufferSizeBytes, onPacket, logger }),
+      );
 
   const http =
     config.httpAddress === ''
@@ -184,6 +204,7 @@ export function buildApp(config: Config, opts: BuildOptions): App {
     listeners,
     http,
     sinks,
+    workers,
     async start() {
       for (const s of sinks) {
         await s.start();
@@ -195,6 +216,10 @@ export function buildApp(config: Config, opts: BuildOptions): App {
         await l.start();
         started.push(l);
       }
+      if (workers !== null) {
+        await workers.start();
+        started.push(workers);
+      }
       if (http !== null) {
         await http.start();
         started.push(http);
@@ -203,6 +228,8 @@ export function buildApp(config: Config, opts: BuildOptions): App {
     shutdown(deadline: number) {
       shuttingDown ??= (async () => {
         for (const l of listeners) await l.stop(deadline);
+        // workers close their listeners and hand over what they hold
+        if (workers !== null) await workers.stop(Math.min(deadline, Date.now() + 5000));
         await flusher.stop(deadline);
         await flusher.drain();
         // the final flush: everything received up to the listeners closing

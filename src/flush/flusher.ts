@@ -32,6 +32,8 @@ export interface FlusherOptions {
   readonly synchronize: boolean;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
+  /** Runs at each tick before the swap: multi-core ingest merges its workers' state here. */
+  readonly collect?: () => Promise<void>;
   /** Injected clock (ms), for tests. */
   readonly now?: () => number;
 }
@@ -100,6 +102,7 @@ export class Flusher implements Component {
     const { aggregator, targets, policy, intervalMs, logger, telemetry } = this.#o;
     this.#flushes++;
     const started = this.#now();
+    if (this.#o.collect) await this.#o.collect();
     const snapshot = aggregator.swap();
     const timestamp = Math.floor(started / 1000);
     const generated = await generate(snapshot.series.values(), policy, timestamp);

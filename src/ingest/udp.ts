@@ -14,6 +14,11 @@ export interface UdpListenerOptions {
   readonly recvBufferSize: number;
   readonly onPacket: (buf: Buffer) => void;
   readonly logger: Logger;
+  /**
+   * false in node:cluster ingest workers: the primary owns the socket and every
+   * worker reads from it (Node 20 has no SO_REUSEPORT for dgram). Default true.
+   */
+  readonly exclusive?: boolean;
 }
 
 export class UdpListener implements Component {
@@ -42,7 +47,11 @@ export class UdpListener implements Component {
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(
-        { port: address.port, address: address.host === '' ? undefined : address.host, exclusive: true },
+        {
+          port: address.port,
+          address: address.host === '' ? undefined : address.host,
+          exclusive: this.#opts.exclusive ?? true,
+        },
         () => {
           socket.off('error', reject);
           resolve();

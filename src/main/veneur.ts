@@ -11,7 +11,9 @@
  * here because series are recycled between intervals (BENCHMARKS.md, "GC and loss").
  * Tests and the bench read the flags from this line (test/helpers/veneur-process.ts).
  */
+import cluster from 'node:cluster';
 import { buildApp } from '../app/build.js';
+import { runIngestWorker } from '../app/cluster.js';
 import { DEFAULT_CONFIG_YAML } from '../config/default.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -75,6 +77,11 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const logger = createLogger({ debug: config.debug });
+  if (cluster.isWorker) {
+    // a multi-core ingest worker (num_readers > 1): listeners + aggregation only
+    await runIngestWorker(config, logger.child({ ingest_worker: cluster.worker?.id }));
+    return new Promise<number>(() => {}); // runs until the primary stops it
+  }
   if (file === '') {
     logger.info(
       { statsd: config.statsdListenAddresses, http: config.httpAddress },

@@ -13,7 +13,8 @@ import { UdpListener } from '../ingest/udp.js';
 import type { Component } from '../model/component.js';
 import { type WrappedMetricSink, wrapMetricSink } from '../sinks/helper/wrap.js';
 import { InternalTelemetry } from '../telemetry/internal.js';
-import { parseListenAddress } from '../util/address.js';
+import { StatsAddressSink } from '../telemetry/stats-address.js';
+import { parseHostPort, parseListenAddress } from '../util/address.js';
 import { ConfigError, joinPath } from '../util/errors.js';
 import { IngestWorkers } from './cluster.js';
 import { HttpServer } from './http.js';
@@ -60,6 +61,41 @@ export function excludedTagsFor(sinkName: string, tagsExclude: readonly string[]
   return out;
 }
 
+/**
+ * The stats_address sink, unless stats_address is unset, not UDP, or one of our own
+ * UDP listeners (self-metrics are aggregated in-process already: sending them to
+ * ourselves would count them twice).
+ */
+function statsAddressSink(config: Config, logger: Logger): StatsAddressSink | null {
+  const addr = config.statsAddress;
+  if (addr === '') return null;
+  if (addr.startsWith('unix://')) {
+    logger.warn(
+      { stats_address: addr },
+      'stats_address over unix sockets is not supported yet: self-metrics stay in-process',
+    );
+    return null;
+  }
+  const own = config.statsdListenAddresses.some((t) => {
+    const a = parseListenAddress(t);
+    if (a === null || !a.scheme.startsWith('udp')) return false;
+    const target = parseHostPort(addr);
+    return (
+      target !== null &&
+      target.port === a.port &&
+      (target.host === a.host || a.host === '' || a.host === '0.0.0.0')
+    );
+  });
+  if (own) {
+    logger.info(
+      { stats_address: addr },
+      'stats_address is this veneur: self-metrics are aggregated in-process, not sent',
+    );
+    return null;
+  }
+  return new StatsAddressSink(addr);
+}
+
 export function buildApp(config: Config, opts: BuildOptions): App {
   const { logger } = opts;
   for (const [key, present] of [
@@ -88,7 +124,6 @@ export function buildApp(config: Config, opts: BuildOptions): App {
           Object.keys(s.addTags).length > 0,
       ),
     ],
-    ['stats_address', config.statsAddress !== ''],
     ['count_unique_timeseries', config.countUniqueTimeseries],
     ['flush_watchdog_missed_flushes', config.flushWatchdogMissedFlushes > 0],
     ['sentry_dsn', !config.sentryDsn.isEmpty],
@@ -149,6 +184,10 @@ export function buildApp(config: Config, opts: BuildOptions): App {
     percentiles: config.percentiles,
     aggregates: config.aggregates,
   });
+  const statsAddress = statsAddressSink(config, logger);
+  if (statsAddress !== null) {
+    sinks.push(wrapMetricSink(statsAddress, { telemetry, logger, timeoutMs: config.intervalMs * 0.9 }));
+  }
   const flusher = new Flusher({
     aggregator,
     targets: sinks,

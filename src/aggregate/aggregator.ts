@@ -28,9 +28,6 @@ import {
 } from '../protocol/dogstatsd/metric.js';
 import { parseNumber } from '../protocol/dogstatsd/number.js';
 import { KeyEntry, KeyTable } from './key-table.js';
-import { HyperLogLog } from './sketches/hll.js';
-import { MergingDigest } from './sketches/tdigest.js';
-import type { SeriesState } from './state.js';
 import {
   type AnySeries,
   type CounterSeries,
@@ -41,11 +38,24 @@ import {
   type StatusSeries,
   seriesKey,
 } from './series.js';
+import { HyperLogLog } from './sketches/hll.js';
+import { MergingDigest } from './sketches/tdigest.js';
+import type { SeriesState } from './state.js';
 
 const PIPE = 124;
 const COLON = 58;
 const NEWLINE = 10;
 const N_CAUSES = 32;
+
+/** Transports, for `veneur.listen.received_per_protocol_total{protocol}` (reference §8.2 names). */
+export const Protocol = { DogstatsdUdp: 0, DogstatsdTcp: 1, DogstatsdUnix: 2, DogstatsdUnixgram: 3 } as const;
+export type Protocol = (typeof Protocol)[keyof typeof Protocol];
+const PROTOCOL_NAMES: readonly string[] = [
+  'dogstatsd-udp',
+  'dogstatsd-tcp',
+  'dogstatsd-unix',
+  'dogstatsd-unixgram',
+];
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 16777619;
 
@@ -107,6 +117,8 @@ export class Aggregator {
   readonly #errors = new Float64Array(4 * N_CAUSES);
   #processed = 0;
   #eventsDropped = 0;
+  /** packets (datagrams, or lines of stream transports) received per Protocol */
+  readonly #packets = new Float64Array(PROTOCOL_NAMES.length);
   /** cache for internal (self-telemetry) metric identities */
   readonly #internalKeys = new Map<string, { name: string; tags: readonly string[]; key: string }>();
 
@@ -141,7 +153,8 @@ export class Aggregator {
   }
 
   /** One datagram (UDP, unixgram): `\n`-separated lines, empty lines ignored. */
-  ingestPacket(buf: Buffer, len: number = buf.length): void {
+  ingestPacket(buf: Buffer, len: number = buf.length, protocol: Protocol = Protocol.DogstatsdUdp): void {
+    this.#packets[protocol]++;
     if (len > this.#maxLength) {
       this.#errors[PacketType.Unknown * N_CAUSES + ParseError.TooLong]++;
       return;
@@ -152,7 +165,8 @@ export class Aggregator {
   }
 
   /** One line [start, end) without its newline (stream transports frame lines themselves). */
-  ingestLine(buf: Buffer, start: number, end: number): void {
+  ingestLine(buf: Buffer, start: number, end: number, protocol: Protocol = Protocol.DogstatsdTcp): void {
+    this.#packets[protocol]++;
     this.#clock = Date.now();
     if (end > start) this.#line(buf, start, end);
   }
@@ -415,6 +429,16 @@ export class Aggregator {
     errs.fill(0);
     if (this.#processed > 0)
       this.ingestInternal(MetricType.Counter, 'veneur.worker.metrics_processed_total', [], this.#processed);
+    for (let p = 0; p < this.#packets.length; p++) {
+      if (this.#packets[p] === 0) continue;
+      this.ingestInternal(
+        MetricType.Counter,
+        'veneur.listen.received_per_protocol_total',
+        [`protocol:${PROTOCOL_NAMES[p]}`],
+        this.#packets[p],
+      );
+      this.#packets[p] = 0;
+    }
     this.#processed = 0;
     if (this.#eventsDropped > 0) {
       this.ingestInternal(MetricType.Counter, 'veneur.worker.events_dropped_total', [], this.#eventsDropped);

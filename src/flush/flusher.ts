@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { Aggregator } from '../aggregate/aggregator.js';
 import type { Component } from '../model/component.js';
-import type { DogStatsdEvent, InterMetric } from '../model/metric.js';
+import { type DogStatsdEvent, type InterMetric, METRIC_TYPE_NAMES } from '../model/metric.js';
 import type { Telemetry } from '../telemetry/types.js';
 import { generate } from './generate.js';
 import type { FlushPolicy } from './policy.js';
@@ -112,6 +112,14 @@ export class Flusher implements Component {
     const metrics = Object.freeze(generated.metrics);
     const events = Object.freeze([...snapshot.events]);
     if (generated.nonFinite > 0) telemetry.count('flush.non_finite_dropped_total', generated.nonFinite);
+    generated.seriesByType.forEach((n, type) => {
+      if (n > 0)
+        telemetry.count('worker.metrics_flushed_total', n, [`metric_type:${METRIC_TYPE_NAMES[type]}`]);
+    });
+    const mem = process.memoryUsage();
+    telemetry.gauge('mem.rss_bytes', mem.rss);
+    telemetry.gauge('mem.heap_used_bytes', mem.heapUsed);
+    telemetry.gauge('flush.series', snapshot.series.size);
     if (generated.forward.length > 0) {
       // forwarding to a global tier arrives with the gRPC forwarder; until then nothing may vanish silently
       telemetry.count('forward.error_total', generated.forward.length, ['cause:not_configured']);

@@ -15,6 +15,8 @@ export interface Generated {
   readonly forward: AnySeries[];
   /** Values dropped because they were not finite (JSON cannot carry them). */
   readonly nonFinite: number;
+  /** Series flushed here, by MetricType (index). */
+  readonly seriesByType: readonly number[];
 }
 
 function im(
@@ -31,6 +33,7 @@ class Emitter {
   readonly metrics: InterMetric[] = [];
   readonly forward: AnySeries[] = [];
   nonFinite = 0;
+  readonly seriesByType = [0, 0, 0, 0, 0, 0];
   constructor(readonly ts: number) {}
   push(name: string, value: number, tags: readonly string[], type: InterMetricType): void {
     if (!Number.isFinite(value)) {
@@ -86,6 +89,7 @@ function emitHistogram(
 
 function emitSeries(out: Emitter, s: AnySeries, policy: FlushPolicy): void {
   const local = policy.isLocal;
+  out.seriesByType[s.type]++;
   switch (s.type) {
     case MetricType.Counter:
       if (local && s.scope === Scope.Global) out.forward.push(s);
@@ -143,12 +147,22 @@ export async function generate(
     emitSeries(out, s, policy);
     if (++n % SLICE === 0) await yieldToLoop();
   }
-  return { metrics: out.metrics, forward: out.forward, nonFinite: out.nonFinite };
+  return {
+    metrics: out.metrics,
+    forward: out.forward,
+    nonFinite: out.nonFinite,
+    seriesByType: out.seriesByType,
+  };
 }
 
 /** Synchronous variant for tests and small snapshots. */
 export function generateSync(series: Iterable<AnySeries>, policy: FlushPolicy, timestamp: number): Generated {
   const out = new Emitter(timestamp);
   for (const s of series) emitSeries(out, s, policy);
-  return { metrics: out.metrics, forward: out.forward, nonFinite: out.nonFinite };
+  return {
+    metrics: out.metrics,
+    forward: out.forward,
+    nonFinite: out.nonFinite,
+    seriesByType: out.seriesByType,
+  };
 }

@@ -26,7 +26,7 @@ import { datagrams, everySeriesOnce } from './workload.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const dist = join(root, 'dist');
-const only = new Set((process.env.BENCH_ONLY ?? 'micro,flush,ingest,memory').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'micro,flush,ingest,memory,drain').split(','));
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const hasTaskset = (() => {
   try {
@@ -320,7 +320,119 @@ async function memory() {
   }
 }
 
+// ---------------------------------------------------------------- 5. multi-core drain
+/** Bytes queued on the UDP socket bound to `port` (/proc/net/udp rx_queue), or -1. */
+function rxQueue(port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 4 && f[1].endsWith(`:${hex}`)) return Number.parseInt(f[4].split(':')[1], 16);
+  }
+  return -1;
+}
+
+async function startDrainServer(readers) {
+  const dir = mkdtempSync(join(tmpdir(), 'veneur-bench-'));
+  const cfg = join(dir, 'drain.yaml');
+  writeFileSync(
+    cfg,
+    `statsd_listen_addresses: [udp://127.0.0.1:0]\ninterval: 60s\nnum_readers: ${readers}\nread_buffer_size_bytes: 33554432\nmetric_sinks: [{kind: blackhole, name: bh}]\n`,
+  );
+  const bin = join(dist, 'main/veneur.js');
+  const shebang = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0]);
+  const flags = shebang ? shebang[1].trim().split(/\s+/).filter(Boolean) : [];
+  // unpinned: the drain uses every core it is given
+  const child = spawn('taskset', ['-c', '0,1', process.execPath, ...flags, bin, '-f', cfg], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let port = 0;
+  let pids = [child.pid];
+  await new Promise((resolve, reject) => {
+    let buf = '';
+    child.stderr.on('data', (d) => {
+      buf += d;
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          const rec = JSON.parse(line);
+          if (rec.msg === 'listening for DogStatsD over UDP') port = Number(rec.address.split(':').pop());
+          if (rec.msg === 'ingest workers started') pids = rec.pids;
+          if (rec.msg === 'veneur started') resolve();
+        } catch {}
+      }
+    });
+    child.on('exit', (c) => reject(new Error(`server exited ${c}`)));
+  });
+  const exited = new Promise((r) => child.on('exit', r));
+  return {
+    port,
+    pids,
+    async stop() {
+      process.kill(child.pid, 'SIGTERM');
+      await Promise.race([exited, sleep(10_000).then(() => child.kill('SIGKILL'))]);
+    },
+  };
+}
+
+/**
+ * The drain method (DESIGN.md): pause the readers, fill the socket buffer, resume
+ * them and time until the queue is empty. Needs a large rmem_max: raised for the
+ * run when we are root (restored after), otherwise skipped.
+ */
+async function drain() {
+  const gen = buildGenerator();
+  const path = '/proc/sys/net/core/rmem_max';
+  const old = readFileSync(path, 'utf8').trim();
+  try {
+    writeFileSync(path, '67108864');
+  } catch {
+    console.log('drain  skipped: cannot raise net.core.rmem_max (needs root)');
+    return;
+  }
+  try {
+    const file = writeDatagramFile(datagrams({ count: 20_000, linesPerDatagram: 1 }));
+    const results = {};
+    for (const readers of [1, 2]) {
+      const rates = [];
+      for (let trial = 0; trial < 3; trial++) {
+        const server = await startDrainServer(readers);
+        try {
+          runGenerator(gen, server.port, file, 10_000, 0.5); // warm up
+          await sleep(500);
+          for (const pid of server.pids) process.kill(pid, 'SIGSTOP');
+          const drops0 = kernelUdpDrops();
+          const sent = runGenerator(gen, server.port, file, 1e7, 0.03).sent;
+          const queued = rxQueue(server.port);
+          const dropped = kernelUdpDrops() - drops0;
+          const t0 = process.hrtime.bigint();
+          for (const pid of server.pids) process.kill(pid, 'SIGCONT');
+          // poll gently: this process shares a core with the readers
+          while (rxQueue(server.port) > 0) await sleep(2);
+          const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+          rates.push((sent - dropped) / secs);
+          if (trial === 0)
+            console.log(
+              `drain  ${readers} reader(s): ${fmt(sent - dropped)} datagrams queued (${fmt(queued / 1024)} KiB), drained in ${(secs * 1000).toFixed(0)} ms`,
+            );
+        } finally {
+          await server.stop();
+        }
+      }
+      rates.sort((a, b) => a - b);
+      results[readers] = rates[1];
+      console.log(
+        `drain  num_readers ${readers}: ${fmt(rates[1])} datagrams/s (median of 3: ${rates.map(fmt).join(', ')})`,
+      );
+    }
+    console.log(`drain  2 workers / 1: ${(results[2] / results[1]).toFixed(2)}x`);
+  } finally {
+    writeFileSync(path, old);
+  }
+}
+
 if (only.has('micro')) await micro();
 if (only.has('flush')) await flush();
 if (only.has('ingest')) await ingest();
 if (only.has('memory')) await memory();
+if (only.has('drain')) await drain();

@@ -9,7 +9,7 @@ import { Aggregator } from '../aggregate/aggregator.js';
 import type { Config } from '../config/types.js';
 import { Flusher } from '../flush/flusher.js';
 import { makePolicy } from '../flush/policy.js';
-import { UdpListener } from '../ingest/udp.js';
+import { createStatsdListeners, statsdAddresses } from '../ingest/listeners.js';
 import type { Component } from '../model/component.js';
 import { type WrappedMetricSink, wrapMetricSink } from '../sinks/helper/wrap.js';
 import { InternalTelemetry } from '../telemetry/internal.js';
@@ -34,7 +34,7 @@ export interface BuildOptions {
 export interface App {
   readonly aggregator: Aggregator;
   readonly flusher: Flusher;
-  readonly listeners: readonly UdpListener[];
+  readonly listeners: readonly Component[];
   readonly http: HttpServer | null;
   readonly sinks: readonly WrappedMetricSink[];
   readonly workers: IngestWorkers | null;
@@ -200,27 +200,11 @@ export function buildApp(config: Config, opts: BuildOptions): App {
     telemetry,
   });
 
-  const onPacket = (buf: Buffer): void => aggregator.ingestPacket(buf);
-  const listenerConfigs = config.statsdListenAddresses.map((text, i) => {
-    const path = `statsd_listen_addresses[${i}]`;
-    const address = parseListenAddress(text);
-    if (address === null)
-      throw new ConfigError(path, `expected a URL like udp://127.0.0.1:8126, got "${text}"`);
-    if (!address.scheme.startsWith('udp')) {
-      throw new ConfigError(
-        path,
-        `${address.scheme} listeners are not supported by this version yet (udp only)`,
-      );
-    }
-    return address;
-  });
-  // with ingest workers, the listeners live in the workers (validated above all the same)
-  const listeners = workers
+  // validated here even when the listeners live in the ingest workers
+  statsdAddresses(config);
+  const listeners: Component[] = workers
     ? []
-    : listenerConfigs.map(
-        (address) =>
-          new UdpListener({ address, recvBufferSize: config.readBufferSizeBytes, onPacket, logger }),
-      );
+    : createStatsdListeners(config, aggregator, { logger, telemetry, inWorker: false });
 
   const http =
     config.httpAddress === ''

@@ -12,11 +12,11 @@ import type { Logger } from 'pino';
 import { Aggregator } from '../aggregate/aggregator.js';
 import { exportSnapshot, type SeriesState } from '../aggregate/state.js';
 import type { Config } from '../config/types.js';
-import { UdpListener } from '../ingest/udp.js';
+import { createStatsdListeners } from '../ingest/listeners.js';
 import type { Component } from '../model/component.js';
 import { type DogStatsdEvent, MetricType } from '../model/metric.js';
+import { InternalTelemetry } from '../telemetry/internal.js';
 import type { Telemetry } from '../telemetry/types.js';
-import { parseListenAddress } from '../util/address.js';
 
 type ToWorker = { type: 'collect'; id: number } | { type: 'stop' };
 type FromWorker =
@@ -185,21 +185,8 @@ export async function runIngestWorker(config: Config, logger: Logger): Promise<v
     extendTags: config.extendTags,
     metricMaxLength: config.metricMaxLength,
   });
-  const onPacket = (buf: Buffer): void => aggregator.ingestPacket(buf);
-  const listeners: Component[] = [];
-  for (const text of config.statsdListenAddresses) {
-    const address = parseListenAddress(text);
-    if (address === null || !address.scheme.startsWith('udp')) continue;
-    listeners.push(
-      new UdpListener({
-        address,
-        recvBufferSize: config.readBufferSizeBytes,
-        onPacket,
-        logger,
-        exclusive: false,
-      }),
-    );
-  }
+  const telemetry = new InternalTelemetry(aggregator);
+  const listeners = createStatsdListeners(config, aggregator, { logger, telemetry, inWorker: true });
   for (const l of listeners) await l.start();
   // signals go to the primary's process group too: the primary decides when workers stop
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'] as const) process.on(sig, () => {});

@@ -4,7 +4,16 @@
  * `--` ends flags, `-h`/`-help` asks for usage.
  */
 export type FlagSpec =
-  | { readonly type: 'string'; readonly default: string; readonly usage: string }
+  | {
+      readonly type: 'string';
+      readonly default: string;
+      readonly usage: string;
+      /**
+       * The value's type name shown in usage (`-count int`), for flags whose text the
+       * caller parses itself (Go's int/float/duration flags). Default `string`.
+       */
+      readonly placeholder?: string;
+    }
   | { readonly type: 'bool'; readonly default: boolean; readonly usage: string };
 
 export type FlagValues<S extends Record<string, FlagSpec>> = {
@@ -79,8 +88,15 @@ export function usage(program: string, specs: Record<string, FlagSpec>): string 
   const lines = [`Usage of ${program}:`];
   for (const name of Object.keys(specs).sort()) {
     const s = specs[name];
-    lines.push(s.type === 'bool' ? `  -${name}` : `  -${name} string`);
-    const def = s.type === 'string' && s.default !== '' ? ` (default "${s.default}")` : '';
+    const typeName = s.type === 'string' ? (s.placeholder ?? 'string') : '';
+    lines.push(s.type === 'bool' ? `  -${name}` : `  -${name} ${typeName}`);
+    // Go quotes string defaults only (`(default "metric")`, `(default 10s)`)
+    const def =
+      s.type === 'string' && s.default !== ''
+        ? typeName === 'string'
+          ? ` (default "${s.default}")`
+          : ` (default ${s.default})`
+        : '';
     lines.push(`    \t${s.usage}${def}`);
   }
   return `${lines.join('\n')}\n`;

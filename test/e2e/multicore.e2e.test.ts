@@ -63,7 +63,8 @@ describe('multi-core ingest', { timeout: 90_000 }, () => {
     for (const [k, v] of one) {
       const g = two.get(k) as number;
       if (k.includes('percentile')) assert.ok(Math.abs(g - v) <= 10, `${k}: ${g} vs ${v}`);
-      else if (/\.(sum|avg)\|/.test(k)) assert.ok(Math.abs(g - v) <= 1e-9 * Math.abs(v), `${k}: ${g} vs ${v}`);
+      else if (/\.(sum|avg)\|/.test(k))
+        assert.ok(Math.abs(g - v) <= 1e-9 * Math.abs(v), `${k}: ${g} vs ${v}`);
       else assert.equal(g, v, k);
     }
   });
@@ -72,20 +73,28 @@ describe('multi-core ingest', { timeout: 90_000 }, () => {
     const fake = await startFakeDatadog({ apiKey: 'k' });
     const v = await startVeneur(config(fake.url, 2, '1s'));
     try {
-      const started = v.logs.find((l) => l.msg === 'ingest workers started') as { pids: number[] } | undefined;
+      const started = v.logs.find((l) => l.msg === 'ingest workers started') as
+        | { pids: number[] }
+        | undefined;
       assert.ok(started && started.pids.length === 2);
       process.kill(started.pids[0], 'SIGKILL');
       const deadline = Date.now() + 10_000;
       while (!v.logs.some((l) => l.msg === 'ingest worker restarted') && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 50));
       }
-      assert.ok(v.logs.some((l) => l.msg === 'ingest worker restarted'), 'restart logged');
+      assert.ok(
+        v.logs.some((l) => l.msg === 'ingest worker restarted'),
+        'restart logged',
+      );
       for (let i = 0; i < 5; i++) {
         await sendUdpLines(v.statsd[0].port, ['after.restart:1|c']);
         await new Promise((r) => setTimeout(r, 100));
       }
       await fake.waitFor((f) => f.series.some((s) => s.metric === 'after.restart'), 5_000);
-      await fake.waitFor((f) => f.series.some((s) => s.metric === 'veneur.worker.ingest_restarts_total'), 5_000);
+      await fake.waitFor(
+        (f) => f.series.some((s) => s.metric === 'veneur.worker.ingest_restarts_total'),
+        5_000,
+      );
     } finally {
       assert.equal(await v.stop(), 0);
       await fake.close();

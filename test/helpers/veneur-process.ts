@@ -28,6 +28,8 @@ export interface VeneurProcess {
   readonly pid: number;
   /** UDP statsd listeners, in config order, as bound (port 0 resolved). */
   readonly statsd: { host: string; port: number }[];
+  /** TCP statsd listeners as bound. */
+  readonly tcp: { host: string; port: number }[];
   /** HTTP address once listening, or null. */
   readonly http: { host: string; port: number } | null;
   readonly logs: Record<string, unknown>[];
@@ -88,6 +90,7 @@ export async function startVeneur(
   const stdout: string[] = [];
   let stderr = '';
   const statsd: { host: string; port: number }[] = [];
+  const tcp: { host: string; port: number }[] = [];
   let http: { host: string; port: number } | null = null;
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   createInterface({ input: child.stdout! }).on('line', (l) => stdout.push(l));
@@ -104,6 +107,10 @@ export async function startVeneur(
       if (rec.msg === 'listening for DogStatsD over UDP' && typeof rec.address === 'string') {
         const m = /^udp\d?:\/\/(.*):(\d+)$/.exec(rec.address);
         if (m) statsd.push({ host: m[1], port: Number(m[2]) });
+      }
+      if (rec.msg === 'listening for DogStatsD over TCP' && typeof rec.address === 'string') {
+        const m = /^tcp\d?:\/\/(.*):(\d+)$/.exec(rec.address);
+        if (m && !tcp.some((t) => t.port === Number(m[2]))) tcp.push({ host: m[1], port: Number(m[2]) });
       }
       if (rec.msg === 'HTTP server listening' && typeof rec.address === 'string') {
         const i = rec.address.lastIndexOf(':');
@@ -135,6 +142,7 @@ export async function startVeneur(
     child,
     pid: child.pid!,
     statsd,
+    tcp,
     get http() {
       return http;
     },

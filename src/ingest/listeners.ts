@@ -1,0 +1,75 @@
+/**
+ * The statsd listeners of a config (statsd_listen_addresses, reference §1.1), for
+ * this process or for a multi-core ingest worker: UDP datagrams, TCP (+TLS) and
+ * unix stream sockets. `unixgram` needs a native module Node 20 lacks: rejected
+ * with a clear error (docs/compatibility.md).
+ */
+import type { Logger } from 'pino';
+import { type Aggregator, Protocol } from '../aggregate/aggregator.js';
+import type { Config } from '../config/types.js';
+import type { Component } from '../model/component.js';
+import type { Telemetry } from '../telemetry/types.js';
+import { type ListenAddress, parseListenAddress } from '../util/address.js';
+import { ConfigError } from '../util/errors.js';
+import { createStreamListener, type StreamTlsOptions } from './stream.js';
+import { UdpListener } from './udp.js';
+
+/** Validate every statsd listen address; throws ConfigError naming its YAML path. */
+export function statsdAddresses(config: Config): ListenAddress[] {
+  return config.statsdListenAddresses.map((text, i) => {
+    const path = `statsd_listen_addresses[${i}]`;
+    const address = parseListenAddress(text);
+    if (address === null)
+      throw new ConfigError(path, `expected a URL like udp://127.0.0.1:8126, got "${text}"`);
+    if (address.scheme === 'unixgram') {
+      throw new ConfigError(
+        path,
+        'unixgram listeners are not supported by this version yet (use udp, tcp or unix)',
+      );
+    }
+    return address;
+  });
+}
+
+/** TLS for the TCP statsd listener from tls_key / tls_certificate / tls_authority_certificate (PEM contents). */
+export function statsdTls(config: Config): StreamTlsOptions | undefined {
+  if (config.tlsKey.isEmpty) return undefined;
+  return {
+    key: config.tlsKey.reveal(),
+    cert: config.tlsCertificate,
+    ...(config.tlsAuthorityCertificate !== '' ? { ca: config.tlsAuthorityCertificate } : {}),
+  };
+}
+
+export function createStatsdListeners(
+  config: Config,
+  aggregator: Aggregator,
+  opts: { logger: Logger; telemetry: Telemetry; inWorker: boolean },
+): Component[] {
+  const { logger, telemetry } = opts;
+  const onPacket = (buf: Buffer): void => aggregator.ingestPacket(buf);
+  const onTcpLine = (buf: Buffer, start: number, end: number): void =>
+    aggregator.ingestLine(buf, start, end, Protocol.DogstatsdTcp);
+  const onUnixLine = (buf: Buffer, start: number, end: number): void =>
+    aggregator.ingestLine(buf, start, end, Protocol.DogstatsdUnix);
+  const tls = statsdTls(config);
+  return statsdAddresses(config).map((address) => {
+    if (address.scheme.startsWith('udp')) {
+      return new UdpListener({
+        address,
+        recvBufferSize: config.readBufferSizeBytes,
+        onPacket,
+        logger,
+        // in cluster workers the primary owns the socket and shares it (no SO_REUSEPORT in Node 20)
+        exclusive: !opts.inWorker,
+      });
+    }
+    const isUnix = address.scheme === 'unix';
+    return createStreamListener(address, {
+      onLine: isUnix ? onUnixLine : onTcpLine,
+      logger,
+      telemetry,
+      ...(tls !== undefined && !isUnix ? { tls } : {}),
+    });
+  });
+}

@@ -6,7 +6,7 @@
  * literal is compared as Go wrote it).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type FakeDatadog, startFakeDatadog } from '../../../test/helpers/fake-datadog.js';
@@ -15,11 +15,8 @@ import type { InterMetric } from '../../model/metric.js';
 import { parseDatadogConfig } from './config.js';
 import { createDatadogSink } from './sink.js';
 
-const CANDIDATES = [
-  join(import.meta.dirname, '../../../test/fixtures/golden/dogstatsd-to-datadog'),
-  '/work/shared/golden/dogstatsd-to-datadog',
-];
-const GOLDEN = CANDIDATES.find((d) => existsSync(join(d, 'series.json')));
+// copied into the repository from shared/golden: a missing file fails the test
+const GOLDEN = join(import.meta.dirname, '../../../test/fixtures/golden/dogstatsd-to-datadog');
 
 /** Remove insignificant whitespace from JSON text, keeping every token byte-for-byte. */
 function compactJson(text: string): string {
@@ -50,10 +47,8 @@ interface GoldenSeries {
 
 const INTERVAL = 3; // config.yaml: interval: 3s
 
-describe('datadog sink matches Go Veneur golden payloads', {
-  skip: GOLDEN ? false : 'golden files not found',
-}, () => {
-  const dir = GOLDEN ?? '';
+describe('datadog sink matches Go Veneur golden payloads', () => {
+  const dir = GOLDEN;
   let fake: FakeDatadog;
   before(async () => {
     fake = await startFakeDatadog({ apiKey: 'goldenkey' });

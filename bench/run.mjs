@@ -150,16 +150,27 @@ metric_sinks:
     config: {api_key: bench, api_hostname: "http://127.0.0.1:${intakePort}", flush_max_per_body: 25000}
 ${extra}`,
   );
+  return spawnServer(cfg, 0);
+}
+
+/**
+ * Start dist/main/veneur.js with the node flags of its shebang (as users run it),
+ * pinned to `core` (or to every core with null); resolves once it is serving.
+ */
+async function spawnServer(cfg, core) {
   const bin = join(dist, 'main/veneur.js');
-  // run it as users do: with the node flags of its shebang
   const shebang = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0]);
   const flags = shebang ? shebang[1].trim().split(/\s+/).filter(Boolean) : [];
-  const [cmd, args] = pin(0, process.execPath, [...flags, bin, '-f', cfg]);
+  const [cmd, args] =
+    core === null
+      ? ['taskset', ['-c', '0,1', process.execPath, ...flags, bin, '-f', cfg]]
+      : pin(core, process.execPath, [...flags, bin, '-f', cfg]);
   const child = spawn(cmd, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, VENEUR_LOG_LEVEL: 'info' },
   });
   let port = 0;
+  let pids = [child.pid];
   await new Promise((resolve, reject) => {
     let buf = '';
     child.stderr.on('data', (d) => {
@@ -170,6 +181,7 @@ ${extra}`,
         try {
           const rec = JSON.parse(line);
           if (rec.msg === 'listening for DogStatsD over UDP') port = Number(rec.address.split(':').pop());
+          if (rec.msg === 'ingest workers started') pids = rec.pids;
           if (rec.msg === 'veneur started') resolve();
         } catch {}
       }
@@ -180,6 +192,8 @@ ${extra}`,
   return {
     port,
     pid: child.pid,
+    /** processes reading the socket: the server, or its ingest workers */
+    pids,
     rssKiB() {
       const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       return m ? Number(m[1]) : 0;
@@ -338,41 +352,8 @@ async function startDrainServer(readers) {
     cfg,
     `statsd_listen_addresses: [udp://127.0.0.1:0]\ninterval: 60s\nnum_readers: ${readers}\nread_buffer_size_bytes: 33554432\nmetric_sinks: [{kind: blackhole, name: bh}]\n`,
   );
-  const bin = join(dist, 'main/veneur.js');
-  const shebang = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0]);
-  const flags = shebang ? shebang[1].trim().split(/\s+/).filter(Boolean) : [];
   // unpinned: the drain uses every core it is given
-  const child = spawn('taskset', ['-c', '0,1', process.execPath, ...flags, bin, '-f', cfg], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let port = 0;
-  let pids = [child.pid];
-  await new Promise((resolve, reject) => {
-    let buf = '';
-    child.stderr.on('data', (d) => {
-      buf += d;
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const rec = JSON.parse(line);
-          if (rec.msg === 'listening for DogStatsD over UDP') port = Number(rec.address.split(':').pop());
-          if (rec.msg === 'ingest workers started') pids = rec.pids;
-          if (rec.msg === 'veneur started') resolve();
-        } catch {}
-      }
-    });
-    child.on('exit', (c) => reject(new Error(`server exited ${c}`)));
-  });
-  const exited = new Promise((r) => child.on('exit', r));
-  return {
-    port,
-    pids,
-    async stop() {
-      process.kill(child.pid, 'SIGTERM');
-      await Promise.race([exited, sleep(10_000).then(() => child.kill('SIGKILL'))]);
-    },
-  };
+  return spawnServer(cfg, null);
 }
 
 /**

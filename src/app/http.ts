@@ -18,9 +18,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { configToJson, configToYaml } from '../config/render.js';
-import { splitHostPort } from '../config/schema.js';
 import type { Config } from '../config/types.js';
 import type { Component } from '../model/component.js';
+import { parseHostPort } from '../util/address.js';
 import { ConfigError } from '../util/errors.js';
 
 export interface HttpServerOptions {
@@ -66,7 +66,7 @@ export function parseHttpAddress(
     }
     return { fd: Number(fdText) };
   }
-  const hp = splitHostPort(address);
+  const hp = parseHostPort(address);
   if (hp === null)
     throw new ConfigError('http_address', `expected host:port, got ${JSON.stringify(address)}`);
   return { host: hp.host === '' ? undefined : hp.host, port: hp.port };

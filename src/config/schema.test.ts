@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseHostPort } from '../util/address.js';
 import { compileGoRegex } from './regex.js';
-import { checkHttpAddress, checkListenUrl, splitHostPort } from './schema.js';
+import { checkHttpAddress, checkListenUrl } from './schema.js';
 
 describe('checkListenUrl', () => {
   it('accepts the forms Veneur documents', () => {
@@ -46,13 +47,13 @@ describe('checkListenUrl', () => {
 });
 
 describe('host:port checks', () => {
-  it('splitHostPort', () => {
-    assert.deepEqual(splitHostPort('127.0.0.1:8127'), { host: '127.0.0.1', port: 8127 });
-    assert.deepEqual(splitHostPort(':0'), { host: '', port: 0 });
-    assert.deepEqual(splitHostPort('[::1]:80'), { host: '::1', port: 80 });
-    assert.equal(splitHostPort('localhost'), null);
-    assert.equal(splitHostPort('::1:80'), null);
-    assert.equal(splitHostPort('a:b'), null);
+  it('parseHostPort', () => {
+    assert.deepEqual(parseHostPort('127.0.0.1:8127'), { host: '127.0.0.1', port: 8127 });
+    assert.deepEqual(parseHostPort(':0'), { host: '', port: 0 });
+    assert.deepEqual(parseHostPort('[::1]:80'), { host: '::1', port: 80 });
+    assert.equal(parseHostPort('localhost'), null);
+    assert.equal(parseHostPort('::1:80'), null);
+    assert.equal(parseHostPort('a:b'), null);
   });
 
   it('http_address also takes einhorn@N and fd@N', () => {

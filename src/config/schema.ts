@@ -9,7 +9,9 @@
  * 1 (Go: 0 hangs UDP start-up), `trace_max_length_bytes` 16384 (the value of
  * Go's example.yaml; Go: 0, must be set for SSF over UDP).
  */
+
 import { z } from 'zod';
+import { parseHostPort } from '../util/address.js';
 import { ConfigError } from '../util/errors.js';
 import { compileGoRegex } from './regex.js';
 import { Secret } from './secret.js';
@@ -85,31 +87,6 @@ export const LEGACY_KEYS: ReadonlySet<string> = new Set([
 
 const URL_EXAMPLE = 'expected a URL like udp://127.0.0.1:8126';
 
-function checkPort(port: string): boolean {
-  if (!/^[0-9]{1,5}$/.test(port)) return false;
-  return Number(port) <= 65_535;
-}
-
-/** `host:port`, `:port`, `[v6]:port`. */
-export function splitHostPort(text: string): { host: string; port: number } | null {
-  let host: string;
-  let port: string;
-  if (text.startsWith('[')) {
-    const end = text.indexOf(']');
-    if (end < 0 || text[end + 1] !== ':') return null;
-    host = text.slice(1, end);
-    port = text.slice(end + 2);
-  } else {
-    const colon = text.lastIndexOf(':');
-    if (colon < 0) return null;
-    host = text.slice(0, colon);
-    port = text.slice(colon + 1);
-    if (host.includes(':')) return null; // a bare IPv6 address needs brackets
-  }
-  if (!checkPort(port)) return null;
-  return { host, port: Number(port) };
-}
-
 /**
  * Listener URL (reference §1.1): `udp://host:port`, `tcp4://:8126`,
  * `unixgram:///tmp/x.sock`, `unixgram:@abstract`, `unix:///tmp/ssf.sock`.
@@ -133,17 +110,17 @@ export function checkListenUrl(text: string): string | null {
   if (!rest.startsWith('//')) return `${URL_EXAMPLE}${got}`;
   let authority = rest.slice(2);
   if (authority.endsWith('/')) authority = authority.slice(0, -1);
-  return authority.includes('/') || splitHostPort(authority) === null ? `${URL_EXAMPLE}${got}` : null;
+  return authority.includes('/') || parseHostPort(authority) === null ? `${URL_EXAMPLE}${got}` : null;
 }
 
 /** `http_address`: `host:port`, `:port`, or goji's `einhorn@N` / `fd@N`. */
 export function checkHttpAddress(text: string): string | null {
-  if (text === '' || /^(einhorn|fd)@[0-9]+$/.test(text) || splitHostPort(text) !== null) return null;
+  if (text === '' || /^(einhorn|fd)@[0-9]+$/.test(text) || parseHostPort(text) !== null) return null;
   return `expected host:port (e.g. 127.0.0.1:8127 or :8127) or einhorn@N, got ${JSON.stringify(text)}`;
 }
 
 function checkHostPort(text: string): string | null {
-  if (text === '' || splitHostPort(text) !== null) return null;
+  if (text === '' || parseHostPort(text) !== null) return null;
   return `expected host:port (e.g. 127.0.0.1:8128 or :8128), got ${JSON.stringify(text)}`;
 }
 

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 /**
  * Composition root: Config -> running components. Start order: sinks, then
  * aggregation and the flush clock, then listeners and HTTP. Shutdown reverses
@@ -9,7 +10,8 @@ import { Aggregator } from '../aggregate/aggregator.js';
 import type { Config } from '../config/types.js';
 import { Flusher } from '../flush/flusher.js';
 import { makePolicy } from '../flush/policy.js';
-import { createStatsdListeners, statsdAddresses } from '../ingest/listeners.js';
+import { createStatsdListeners, statsdAddresses, unixSocketFiles } from '../ingest/listeners.js';
+import { removeStaleSocket } from '../ingest/stream.js';
 import type { Component } from '../model/component.js';
 import { type WrappedMetricSink, wrapMetricSink } from '../sinks/helper/wrap.js';
 import { InternalTelemetry } from '../telemetry/internal.js';
@@ -240,6 +242,8 @@ export function buildApp(config: Config, opts: BuildOptions): App {
         started.push(l);
       }
       if (workers !== null) {
+        // the workers share the primary's unix sockets: clear stale files once, here
+        for (const path of unixSocketFiles(config)) await removeStaleSocket(path);
         await workers.start();
         started.push(workers);
       }
@@ -252,7 +256,10 @@ export function buildApp(config: Config, opts: BuildOptions): App {
       shuttingDown ??= (async () => {
         for (const l of listeners) await l.stop(deadline);
         // workers close their listeners and hand over what they hold
-        if (workers !== null) await workers.stop(Math.min(deadline, Date.now() + 5000));
+        if (workers !== null) {
+          await workers.stop(Math.min(deadline, Date.now() + 5000));
+          for (const path of unixSocketFiles(config)) await rm(path, { force: true });
+        }
         await flusher.stop(deadline);
         await flusher.drain();
         // the final flush: everything received up to the listeners closing

@@ -70,6 +70,14 @@ export function createStatsdListeners(
       logger,
       telemetry,
       ...(tls !== undefined && !isUnix ? { tls } : {}),
+      ...(opts.inWorker ? { sharedSocketFile: true } : {}),
     });
   });
+}
+
+/** Unix socket files (not abstract) among the statsd listeners: the primary manages them for its workers. */
+export function unixSocketFiles(config: Config): string[] {
+  return statsdAddresses(config)
+    .filter((a) => a.scheme === 'unix' && !a.path.startsWith('@'))
+    .map((a) => a.path);
 }

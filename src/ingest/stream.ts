@@ -50,6 +50,12 @@ export interface StreamListenerOptions {
   readonly maxLineLength?: number;
   /** Close a connection after this long without data; 0 disables. Default 10 minutes (Go). */
   readonly idleTimeoutMs?: number;
+  /**
+   * Unix sockets in node:cluster ingest workers: the primary owns the socket file
+   * (clears a stale one before forking, removes it at shutdown) and every worker
+   * listens on the shared handle, so workers must neither probe nor unlink it.
+   */
+  readonly sharedSocketFile?: boolean;
 }
 
 export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
@@ -326,7 +332,7 @@ export class UnixStreamListener extends StreamListenerBase {
   }
 
   protected override async beforeListen(): Promise<void> {
-    if (!this.#abstract) await removeStaleSocket(this.#osPath);
+    if (!this.#abstract && !this.opts.sharedSocketFile) await removeStaleSocket(this.#osPath);
   }
 
   protected createServer(): net.Server {
@@ -359,7 +365,7 @@ export class UnixStreamListener extends StreamListenerBase {
   }
 
   protected override async afterClose(): Promise<void> {
-    if (this.#abstract) return;
+    if (this.#abstract || this.opts.sharedSocketFile) return;
     // libuv unlinks the path when the server closes; make sure, ignoring "already gone"
     try {
       await unlink(this.#osPath);
@@ -371,7 +377,7 @@ export class UnixStreamListener extends StreamListenerBase {
 }
 
 /** Remove a leftover socket file at `path`; refuse a live socket or anything that is not a socket. */
-async function removeStaleSocket(path: string): Promise<void> {
+export async function removeStaleSocket(path: string): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = (await lstat(path)).isSocket();

@@ -4,7 +4,7 @@
  * sockets, and TCP through multi-core ingest workers.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,12 +128,19 @@ ${sinkYaml(f2)}`);
     assert.equal(total(f2, 'veneur.tcp.tls_handshake_failures'), 3);
   });
 
-  it('TCP through multi-core ingest workers', async () => {
+  it('TCP and unix stream through multi-core ingest workers', async () => {
     const f3 = await startFakeDatadog({ apiKey: 'k' });
+    const dir = mkdtempSync(join(tmpdir(), 'veneur-unix-'));
+    const path = join(dir, 'mc.sock');
     const v = await startVeneur(
-      `statsd_listen_addresses: [tcp://127.0.0.1:0]\nnum_readers: 2\ninterval: 60s\n${sinkYaml(f3)}`,
+      `statsd_listen_addresses: [tcp://127.0.0.1:0, "unix://${path}"]\nnum_readers: 2\ninterval: 60s\n${sinkYaml(f3)}`,
     );
     try {
+      for (let i = 0; i < 4; i++) {
+        const u = net.connect(path);
+        await new Promise((r) => u.once('connect', r));
+        await writeAndClose(u, 'mc.unix:1|c\n');
+      }
       for (let i = 0; i < 6; i++) {
         const s = net.connect(v.tcp[0].port, '127.0.0.1');
         await new Promise((r) => s.once('connect', r));
@@ -145,5 +152,7 @@ ${sinkYaml(f2)}`);
       await f3.close();
     }
     assert.equal(total(f3, 'mc.tcp'), 12);
+    assert.equal(total(f3, 'mc.unix'), 4);
+    assert.equal(existsSync(path), false, 'socket file removed at shutdown');
   });
 });

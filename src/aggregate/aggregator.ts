@@ -50,11 +50,12 @@ const N_CAUSES = 32;
 /** Transports, for `veneur.listen.received_per_protocol_total{protocol}` (reference §8.2 names). */
 export const Protocol = { DogstatsdUdp: 0, DogstatsdTcp: 1, DogstatsdUnix: 2, DogstatsdUnixgram: 3 } as const;
 export type Protocol = (typeof Protocol)[keyof typeof Protocol];
+// Go's `dogstatsd-unix` is its unixgram listener; unix *stream* statsd is ours alone
 const PROTOCOL_NAMES: readonly string[] = [
   'dogstatsd-udp',
   'dogstatsd-tcp',
+  'dogstatsd-unix-stream',
   'dogstatsd-unix',
-  'dogstatsd-unixgram',
 ];
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 16777619;
@@ -162,6 +163,12 @@ export class Aggregator {
     this.#clock = Date.now();
     let i = 0;
     while (i < len) i = this.#line(buf, i, len) + 1;
+  }
+
+  /** A datagram the transport already found longer than metric_max_length (dropped whole). */
+  countTooLong(protocol: Protocol): void {
+    this.#packets[protocol]++;
+    this.#errors[PacketType.Unknown * N_CAUSES + ParseError.TooLong]++;
   }
 
   /** One line [start, end) without its newline (stream transports frame lines themselves). */

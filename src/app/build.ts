@@ -204,9 +204,13 @@ export function buildApp(config: Config, opts: BuildOptions): App {
 
   // validated here even when the listeners live in the ingest workers
   statsdAddresses(config);
-  const listeners: Component[] = workers
-    ? []
-    : createStatsdListeners(config, aggregator, { logger, telemetry, inWorker: false });
+  const listeners: Component[] = createStatsdListeners(config, aggregator, {
+    logger,
+    telemetry,
+    inWorker: false,
+    // with ingest workers, only the listeners that cannot be shared (unixgram) live here
+    ...(workers ? { only: 'primary-only' as const } : {}),
+  });
 
   const http =
     config.httpAddress === ''

@@ -186,7 +186,12 @@ export async function runIngestWorker(config: Config, logger: Logger): Promise<v
     metricMaxLength: config.metricMaxLength,
   });
   const telemetry = new InternalTelemetry(aggregator);
-  const listeners = createStatsdListeners(config, aggregator, { logger, telemetry, inWorker: true });
+  const listeners = createStatsdListeners(config, aggregator, {
+    logger,
+    telemetry,
+    inWorker: true,
+    only: 'shared',
+  });
   for (const l of listeners) await l.start();
   // signals go to the primary's process group too: the primary decides when workers stop
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'] as const) process.on(sig, () => {});

@@ -1,8 +1,9 @@
 /**
  * The statsd listeners of a config (statsd_listen_addresses, reference §1.1), for
- * this process or for a multi-core ingest worker: UDP datagrams, TCP (+TLS) and
- * unix stream sockets. `unixgram` needs a native module Node 20 lacks: rejected
- * with a clear error (docs/compatibility.md).
+ * this process or for a multi-core ingest worker: UDP datagrams, TCP (+TLS), unix
+ * stream sockets, and unix datagram sockets (`unixgram`, on our native addon:
+ * Node 20 core has none). With ingest workers, unixgram sockets stay in the
+ * primary (a path can be bound once; the primary aggregates too).
  */
 import type { Logger } from 'pino';
 import { type Aggregator, Protocol } from '../aggregate/aggregator.js';
@@ -13,6 +14,7 @@ import { type ListenAddress, parseListenAddress } from '../util/address.js';
 import { ConfigError } from '../util/errors.js';
 import { createStreamListener, type StreamTlsOptions } from './stream.js';
 import { UdpListener } from './udp.js';
+import { UnixgramListener } from './unixgram.js';
 
 /** Validate every statsd listen address; throws ConfigError naming its YAML path. */
 export function statsdAddresses(config: Config): ListenAddress[] {
@@ -21,12 +23,6 @@ export function statsdAddresses(config: Config): ListenAddress[] {
     const address = parseListenAddress(text);
     if (address === null)
       throw new ConfigError(path, `expected a URL like udp://127.0.0.1:8126, got "${text}"`);
-    if (address.scheme === 'unixgram') {
-      throw new ConfigError(
-        path,
-        'unixgram listeners are not supported by this version yet (use udp, tcp or unix)',
-      );
-    }
     return address;
   });
 }
@@ -44,7 +40,13 @@ export function statsdTls(config: Config): StreamTlsOptions | undefined {
 export function createStatsdListeners(
   config: Config,
   aggregator: Aggregator,
-  opts: { logger: Logger; telemetry: Telemetry; inWorker: boolean },
+  opts: {
+    logger: Logger;
+    telemetry: Telemetry;
+    inWorker: boolean;
+    /** which listeners to make: the socket-sharing ones (workers), the rest (primary), or all */
+    only?: 'shared' | 'primary-only';
+  },
 ): Component[] {
   const { logger, telemetry } = opts;
   const onPacket = (buf: Buffer): void => aggregator.ingestPacket(buf);
@@ -53,7 +55,24 @@ export function createStatsdListeners(
   const onUnixLine = (buf: Buffer, start: number, end: number): void =>
     aggregator.ingestLine(buf, start, end, Protocol.DogstatsdUnix);
   const tls = statsdTls(config);
-  return statsdAddresses(config).map((address) => {
+  const onDatagram = (buf: Buffer, len: number): void =>
+    aggregator.ingestPacket(buf, len, Protocol.DogstatsdUnixgram);
+  const onTooLong = (): void => aggregator.countTooLong(Protocol.DogstatsdUnixgram);
+  const addresses = statsdAddresses(config).filter((a) => {
+    if (opts.only === undefined) return true;
+    return (a.scheme === 'unixgram') === (opts.only === 'primary-only');
+  });
+  return addresses.map((address): Component => {
+    if (address.scheme === 'unixgram') {
+      return new UnixgramListener({
+        address,
+        recvBufferSize: config.readBufferSizeBytes,
+        maxLength: config.metricMaxLength,
+        onPacket: onDatagram,
+        onTooLong,
+        logger,
+      });
+    }
     if (address.scheme.startsWith('udp')) {
       return new UdpListener({
         address,

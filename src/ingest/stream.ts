@@ -433,7 +433,7 @@ export type StreamListener = TcpListener | UnixStreamListener;
  * The listener for a stream address of `statsd_listen_addresses`: `tcp*` (TLS when
  * `opts.tls` is given) or `unix` (stream). `unixgram` is not handled here: datagram unix
  * sockets are not available in Node core (net is stream-only, dgram is UDP-only), so they
- * are built separately on a native addon (node-unix-socket, DESIGN.md).
+ * are built separately on our native addon (src/ingest/unixgram.ts, native/unixgram.c).
  */
 export function createStreamListener(address: ListenAddress, opts: StreamListenerOptions): StreamListener {
   switch (address.scheme) {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
+import { UnixgramClient } from '../../src/ingest/unixgram.js';
 import { type FakeDatadog, startFakeDatadog } from '../helpers/fake-datadog.js';
 import { makeTestPki, type TestPki } from '../helpers/tls-certs.js';
 import { startVeneur } from '../helpers/veneur-process.js';
@@ -73,8 +74,37 @@ describe('statsd listeners end to end', { timeout: 90_000 }, () => {
     assert.equal(total(fake, 'tcp.c'), 15);
     assert.equal(total(fake, 'unix.c'), 11);
     assert.equal(total(fake, 'veneur.packet.error_total', 'cause:no_pipe'), 1);
-    assert.equal(total(fake, 'veneur.listen.received_per_protocol_total', 'protocol:dogstatsd-unix'), 2);
+    assert.equal(
+      total(fake, 'veneur.listen.received_per_protocol_total', 'protocol:dogstatsd-unix-stream'),
+      2,
+    );
     assert.ok(total(fake, 'veneur.tcp.connects') >= 1);
+  });
+
+  it('unixgram (native addon), alone and beside ingest workers; over-long datagrams are counted', async () => {
+    for (const readers of [1, 2]) {
+      const f4 = await startFakeDatadog({ apiKey: 'k' });
+      const dir = mkdtempSync(join(tmpdir(), 'veneur-unixgram-'));
+      const path = join(dir, 'statsd.sock');
+      const v = await startVeneur(
+        `statsd_listen_addresses: [udp://127.0.0.1:0, "unixgram://${path}"]\nnum_readers: ${readers}\nmetric_max_length: 100\ninterval: 60s\n${sinkYaml(f4)}`,
+      );
+      try {
+        const client = new UnixgramClient(path);
+        for (let i = 0; i < 20; i++) await client.send(Buffer.from('ug.c:1|c\nug.h:5|h'));
+        await client.send(Buffer.from(`ug.long:1|c|#${'x'.repeat(200)}`));
+        client.close();
+        await new Promise((r) => setTimeout(r, 300));
+      } finally {
+        assert.equal(await v.stop(), 0);
+        await f4.close();
+      }
+      assert.equal(total(f4, 'ug.c'), 20, `readers ${readers}`);
+      assert.equal(total(f4, 'ug.h.count'), 20);
+      assert.equal(total(f4, 'veneur.packet.error_total', 'reason:toolong'), 1);
+      assert.equal(total(f4, 'veneur.listen.received_per_protocol_total', 'protocol:dogstatsd-unix'), 21);
+      assert.equal(existsSync(path), false, 'socket file removed at stop');
+    }
   });
 
   it('TLS: only clients with a certificate from tls_authority_certificate get in', async (t) => {

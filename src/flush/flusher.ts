@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Aggregator } from '../aggregate/aggregator.js';
+import type { AnySeries } from '../aggregate/series.js';
 import type { Component } from '../model/component.js';
 import { type DogStatsdEvent, type InterMetric, METRIC_TYPE_NAMES } from '../model/metric.js';
 import type { Telemetry } from '../telemetry/types.js';
@@ -32,6 +33,11 @@ export interface FlusherOptions {
   readonly synchronize: boolean;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
+  /**
+   * Local instances: send the mergeable series to the global tier (must never reject;
+   * must have encoded everything it needs before its promise settles).
+   */
+  readonly forward?: (series: readonly AnySeries[], deadlineMs: number) => Promise<void>;
   /** Runs at each tick before the swap: multi-core ingest merges its workers' state here. */
   readonly collect?: () => Promise<void>;
   /** Injected clock (ms), for tests. */
@@ -106,9 +112,13 @@ export class Flusher implements Component {
     const snapshot = aggregator.swap();
     const timestamp = Math.floor(started / 1000);
     const generated = await generate(snapshot.series.values(), policy, timestamp);
-    // InterMetrics hold copies of the values: the series can be reused for the next interval
-    // (once forwarding exists, only after the forwarded state has been encoded)
-    if (generated.forward.length === 0) aggregator.recycle(snapshot);
+    const deadline = Math.max(tick + intervalMs, started + 1000);
+    // mergeable state for the global tier: encoded when forward() is called, sent in parallel with the sinks
+    let forwarding: Promise<void> = Promise.resolve();
+    if (generated.forward.length > 0) {
+      if (this.#o.forward) forwarding = this.#o.forward(generated.forward, deadline);
+      else telemetry.count('forward.error_total', generated.forward.length, ['cause:not_configured']);
+    }
     const metrics = Object.freeze(generated.metrics);
     const events = Object.freeze([...snapshot.events]);
     if (generated.nonFinite > 0) telemetry.count('flush.non_finite_dropped_total', generated.nonFinite);
@@ -120,12 +130,9 @@ export class Flusher implements Component {
     telemetry.gauge('mem.rss_bytes', mem.rss);
     telemetry.gauge('mem.heap_used_bytes', mem.heapUsed);
     telemetry.gauge('flush.series', snapshot.series.size);
-    if (generated.forward.length > 0) {
-      // forwarding to a global tier arrives with the gRPC forwarder; until then nothing may vanish silently
-      telemetry.count('forward.error_total', generated.forward.length, ['cause:not_configured']);
-    }
-    const deadline = Math.max(tick + intervalMs, started + 1000);
-    await Promise.all(targets.map((t) => t.flush(metrics, events, deadline)));
+    await Promise.all([forwarding, ...targets.map((t) => t.flush(metrics, events, deadline))]);
+    // InterMetrics hold copies and the forwarded state is encoded: reuse the series next interval
+    aggregator.recycle(snapshot);
     const took = this.#now() - started;
     telemetry.timing('flush.total_duration_ms', took);
     logger.debug(

@@ -7,9 +7,14 @@ import { rm } from 'node:fs/promises';
  */
 import type { Logger } from 'pino';
 import { Aggregator } from '../aggregate/aggregator.js';
+import type { AnySeries } from '../aggregate/series.js';
 import type { Config } from '../config/types.js';
 import { Flusher } from '../flush/flusher.js';
 import { makePolicy } from '../flush/policy.js';
+import { ForwardClient } from '../forward/client.js';
+import { encodeSeriesSliced, metricsToStates } from '../forward/convert.js';
+import { Forwarder } from '../forward/forwarder.js';
+import { ImportServer } from '../forward/import-server.js';
 import { createStatsdListeners, statsdAddresses, unixSocketFiles } from '../ingest/listeners.js';
 import { removeStaleSocket } from '../ingest/stream.js';
 import type { Component } from '../model/component.js';
@@ -103,10 +108,8 @@ export function buildApp(config: Config, opts: BuildOptions): App {
   for (const [key, present] of [
     ['ssf_listen_addresses', config.ssfListenAddresses.length > 0],
     ['grpc_listen_addresses', config.grpcListenAddresses.length > 0],
-    ['grpc_address', config.grpcAddress !== ''],
     ['span_sinks', config.spanSinks.length > 0],
     ['sources', config.sources.length > 0],
-    ['forward_address', config.forwardAddress !== ''],
   ] as const) {
     if (present) logger.warn({ key }, `${key} is not implemented yet in this version and is ignored`);
   }
@@ -181,8 +184,28 @@ export function buildApp(config: Config, opts: BuildOptions): App {
           collectTimeoutMs: Math.min(2000, config.intervalMs / 2),
         })
       : null;
+  // forward_address set: a local; its mergeable state goes to the global tier (reference §2.4, §3.1)
+  const forwardClient =
+    config.forwardAddress === ''
+      ? null
+      : new ForwardClient({ address: config.forwardAddress, tls: config.tls, logger });
+  const forwarder =
+    forwardClient === null ? null : new Forwarder({ client: forwardClient, logger, telemetry });
+  // grpc_address set: the import server of a global (locals and proxies stream to it)
+  const importServer =
+    config.grpcAddress === ''
+      ? null
+      : new ImportServer({
+          address: config.grpcAddress,
+          logger,
+          telemetry,
+          onMetrics: (ms) =>
+            aggregator.importStates(
+              metricsToStates(ms, (cause) => telemetry.count('import.errors_total', 1, [`cause:${cause}`])),
+            ),
+        });
   const policy = makePolicy({
-    isLocal: false,
+    isLocal: forwarder !== null,
     percentiles: config.percentiles,
     aggregates: config.aggregates,
   });
@@ -193,8 +216,16 @@ export function buildApp(config: Config, opts: BuildOptions): App {
   const flusher = new Flusher({
     aggregator,
     targets: sinks,
-    // forwarding is not built yet: act as a standalone instance so nothing is lost
     policy,
+    ...(forwarder
+      ? {
+          forward: async (series: readonly AnySeries[], deadline: number) => {
+            // encoded in slices (digests merge their pending samples here), before the series are recycled
+            const msgs = await encodeSeriesSliced(series);
+            await forwarder.forwardEncoded(msgs, deadline);
+          },
+        }
+      : {}),
     ...(workers ? { collect: () => workers.collect() } : {}),
     intervalMs: config.intervalMs,
     synchronize: config.synchronizeWithInterval,
@@ -245,6 +276,10 @@ export function buildApp(config: Config, opts: BuildOptions): App {
         await l.start();
         started.push(l);
       }
+      if (importServer !== null) {
+        await importServer.start();
+        started.push(importServer);
+      }
       if (workers !== null) {
         // the workers share the primary's unix sockets: clear stale files once, here
         for (const path of unixSocketFiles(config)) await removeStaleSocket(path);
@@ -264,11 +299,13 @@ export function buildApp(config: Config, opts: BuildOptions): App {
           await workers.stop(Math.min(deadline, Date.now() + 5000));
           for (const path of unixSocketFiles(config)) await rm(path, { force: true });
         }
+        if (importServer !== null) await importServer.stop(Math.min(deadline, Date.now() + 10_000));
         await flusher.stop(deadline);
         await flusher.drain();
         // the final flush: everything received up to the listeners closing
         await flusher.flush();
         for (const s of sinks) await s.stop(deadline);
+        if (forwardClient !== null) await forwardClient.close(deadline);
         if (http !== null) await http.stop(deadline);
         logger.info('shutdown complete');
       })();

@@ -30,6 +30,8 @@ export interface VeneurProcess {
   readonly statsd: { host: string; port: number }[];
   /** TCP statsd listeners as bound. */
   readonly tcp: { host: string; port: number }[];
+  /** gRPC import server port (grpc_address), once listening, or 0. */
+  readonly grpcPort: number;
   /** HTTP address once listening, or null. */
   readonly http: { host: string; port: number } | null;
   readonly logs: Record<string, unknown>[];
@@ -91,6 +93,7 @@ export async function startVeneur(
   let stderr = '';
   const statsd: { host: string; port: number }[] = [];
   const tcp: { host: string; port: number }[] = [];
+  let grpcPort = 0;
   let http: { host: string; port: number } | null = null;
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   createInterface({ input: child.stdout! }).on('line', (l) => stdout.push(l));
@@ -112,6 +115,7 @@ export async function startVeneur(
         const m = /^tcp\d?:\/\/(.*):(\d+)$/.exec(rec.address);
         if (m && !tcp.some((t) => t.port === Number(m[2]))) tcp.push({ host: m[1], port: Number(m[2]) });
       }
+      if (rec.msg === 'gRPC import server listening' && typeof rec.port === 'number') grpcPort = rec.port;
       if (rec.msg === 'HTTP server listening' && typeof rec.address === 'string') {
         const i = rec.address.lastIndexOf(':');
         http = { host: rec.address.slice(0, i), port: Number(rec.address.slice(i + 1)) };
@@ -143,6 +147,9 @@ export async function startVeneur(
     pid: child.pid!,
     statsd,
     tcp,
+    get grpcPort() {
+      return grpcPort;
+    },
     get http() {
       return http;
     },

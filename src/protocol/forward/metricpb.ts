@@ -317,8 +317,8 @@ function readWrapped(r: Reader, end: number, kind: MetricValue['kind']): MetricV
       case 'set': {
         expectWire(r, wt, WT_LEN, 'SetValue.hyper_log_log');
         const bEnd = r.delimitedEnd();
-        // Copy: the caller's receive buffer is usually reused.
-        hll = r.buf.slice(r.pos, bEnd);
+        // Copy, never a view (on a Node Buffer, slice() aliases the reused receive buffer).
+        hll = Uint8Array.prototype.slice.call(r.buf, r.pos, bEnd);
         r.pos = bEnd;
         break;
       }

@@ -74,6 +74,44 @@ describe('local -> global forwarding', { timeout: 60_000 }, () => {
     assert.equal(value(gFake, 'fw.lo.max'), undefined);
   });
 
+  it('chains of tiers: local -> middle (imports and forwards) -> top', async () => {
+    const topFake = await startFakeDatadog({ apiKey: 't' });
+    const midFake = await startFakeDatadog({ apiKey: 'm' });
+    const top = await startVeneur(
+      `grpc_address: 127.0.0.1:0\ninterval: 60s\nhostname: top\npercentiles: [0.5]\naggregates: [min, max, count]\n${sink(topFake)}`,
+    );
+    const mid = await startVeneur(
+      `grpc_address: 127.0.0.1:0\nforward_address: 127.0.0.1:${top.grpcPort}\ninterval: 60s\nhostname: mid\npercentiles: [0.5]\naggregates: [min, max, count]\n${sink(midFake)}`,
+    );
+    const local = await startVeneur(
+      `statsd_listen_addresses: [udp://127.0.0.1:0]\nforward_address: 127.0.0.1:${mid.grpcPort}\ninterval: 60s\nhostname: local\n${sink(midFake)}`,
+    );
+    try {
+      const lines = ['ch.gc:5|c|#veneurglobalonly'];
+      for (const v of [1, 2, 7, 8, 100]) lines.push(`ch.h:${v}|h`);
+      for (let i = 0; i < 30; i++) lines.push(`ch.s:u${i}|s`);
+      await sendUdpLines(local.statsd[0].port, lines);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await local.stop(), 0);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await mid.stop(), 0);
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      await local.stop('SIGKILL');
+      await mid.stop('SIGKILL');
+      assert.equal(await top.stop(), 0);
+      await topFake.close();
+      await midFake.close();
+    }
+    // the middle tier forwards everything mergeable: only the top flushes it
+    assert.equal(value(topFake, 'ch.gc'), 5);
+    assert.equal(value(topFake, 'ch.h.50percentile'), 6);
+    assert.equal(value(topFake, 'ch.s'), 30);
+    assert.equal(value(midFake, 'ch.gc'), undefined);
+    assert.equal(value(midFake, 'ch.h.50percentile'), undefined);
+    assert.equal(value(midFake, 'ch.s'), undefined);
+  });
+
   it('a global accepts the exact messages a Go Veneur local streamed', async () => {
     const gFake = await startFakeDatadog({ apiKey: 'g' });
     const global = await startVeneur(

@@ -242,4 +242,26 @@ describe('aggregator', () => {
       a.recycle(snap);
     }
   });
+
+  it('max_series: new series beyond the cap are dropped and counted, existing ones keep aggregating', () => {
+    const a = new Aggregator({ extendTags: [], metricMaxLength: 4096, maxSeries: 3 });
+    send(a, 'a:1|c', 'b:1|c', 'c:1|h', 'd:1|c', 'e:1|g', 'a:2|c', '_sc|chk|0');
+    assert.equal(a.errorCount(PacketType.Metric, ParseError.SeriesLimit), 2);
+    assert.equal(a.errorCount(PacketType.ServiceCheck, ParseError.SeriesLimit), 1);
+    const snap = a.swap();
+    const user = [...snap.series.values()].filter((s) => !s.name.startsWith('veneur.'));
+    assert.deepEqual(user.map((s) => s.name).sort(), ['a', 'b', 'c']);
+    assert.equal((snap.series.get(`${MetricType.Counter}${Scope.Mixed}|a|`) as CounterSeries).value, 3);
+    // self-telemetry always gets through, with the drops counted
+    const drops = [...snap.series.values()].filter(
+      (s) => s.name === 'veneur.packet.error_total' && s.tags.includes('reason:series_limit'),
+    );
+    assert.equal(
+      drops.reduce((n, s) => n + (s as CounterSeries).value, 0),
+      3,
+    );
+    // a new interval has a fresh budget
+    send(a, 'd:1|c');
+    assert.equal(a.errorCount(PacketType.Metric, ParseError.SeriesLimit), 0);
+  });
 });

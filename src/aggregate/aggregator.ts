@@ -71,6 +71,13 @@ export interface AggregatorOptions {
   readonly extendTags: readonly string[];
   /** config metric_max_length: longer datagrams are dropped whole (§1.5) */
   readonly metricMaxLength: number;
+  /**
+   * Series per interval beyond which new series are dropped and counted
+   * (`max_series`; 0 = unlimited). Existing series keep aggregating and
+   * self-telemetry always gets through: memory stays bounded under a
+   * cardinality explosion.
+   */
+  readonly maxSeries?: number;
   /** Max events kept per interval; more are dropped and counted. */
   readonly maxEventsPerInterval?: number;
   /** Clock in unix seconds (tests inject one). */
@@ -105,6 +112,7 @@ export class Aggregator {
   readonly #extendKeys: ReadonlySet<string>;
   readonly #maxLength: number;
   readonly #maxEvents: number;
+  readonly #maxSeries: number;
   readonly #now: () => number;
   readonly #table = new KeyTable(4096);
   readonly #suffix = new ParsedSuffix();
@@ -128,6 +136,8 @@ export class Aggregator {
     this.#extendKeys = new Set(this.#extendTags.map(tagKey));
     this.#maxLength = opts.metricMaxLength;
     this.#maxEvents = opts.maxEventsPerInterval ?? 10_000;
+    this.#maxSeries =
+      opts.maxSeries !== undefined && opts.maxSeries > 0 ? opts.maxSeries : Number.POSITIVE_INFINITY;
     this.#now = opts.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
   }
 
@@ -239,7 +249,13 @@ export class Aggregator {
       entry = created;
     }
     let series = entry.series;
-    if (entry.gen !== this.#gen || series === null) series = this.#attach(entry);
+    if (entry.gen !== this.#gen || series === null) {
+      series = this.#attach(entry);
+      if (series === null) {
+        this.#error(ParseError.SeriesLimit);
+        return end;
+      }
+    }
 
     // values: [colon+1, pipe), `:`-separated; empty list = no samples, no error (§14.4)
     let vs = colon + 1;
@@ -321,6 +337,7 @@ export class Aggregator {
     const canon = canonicalizeTags(rawTags, this.#extendTags, this.#extendKeys);
     const scope = effectiveScope(sfx.type, canon.magic);
     const key = seriesKey(sfx.type, scope, name, canon.tags.join(','));
+    if (this.#series.size >= this.#maxSeries && !this.#series.has(key)) return ParseError.SeriesLimit;
     const nameLen = colon - start;
     const bytes = new Uint8Array(nameLen + (end - pipe));
     bytes.set(buf.subarray(start, colon), 0);
@@ -331,9 +348,10 @@ export class Aggregator {
   }
 
   /** Point a cache entry at this interval's series (creating the series if needed). */
-  #attach(entry: KeyEntry): AnySeries {
+  #attach(entry: KeyEntry): AnySeries | null {
     let s = this.#series.get(entry.key);
     if (s === undefined) {
+      if (this.#series.size >= this.#maxSeries) return null;
       s = this.#pool.take(entry.type, entry.scope, entry.name, entry.tags, entry.key);
       this.#series.set(entry.key, s);
     }
@@ -364,6 +382,10 @@ export class Aggregator {
     const key = seriesKey(MetricType.Status, Scope.Local, sc.name, sc.tags.join(','));
     let s = this.#series.get(key) as StatusSeries | undefined;
     if (s === undefined) {
+      if (this.#series.size >= this.#maxSeries) {
+        this.#error(ParseError.SeriesLimit, PacketType.ServiceCheck);
+        return;
+      }
       s = this.#pool.take(MetricType.Status, Scope.Local, sc.name, sc.tags, key) as StatusSeries;
       this.#series.set(key, s);
     }
@@ -424,7 +446,8 @@ export class Aggregator {
       for (let c = 0; c < N_CAUSES; c++) {
         const n = errs[pt * N_CAUSES + c];
         if (n === 0) continue;
-        const reason = c === ParseError.TooLong ? 'toolong' : 'parse';
+        const reason =
+          c === ParseError.TooLong ? 'toolong' : c === ParseError.SeriesLimit ? 'series_limit' : 'parse';
         this.ingestInternal(
           MetricType.Counter,
           'veneur.packet.error_total',
@@ -462,6 +485,10 @@ export class Aggregator {
     for (const st of states) {
       let s = this.#series.get(st.k);
       if (s === undefined) {
+        if (this.#series.size >= this.#maxSeries) {
+          this.#errors[PacketType.Unknown * N_CAUSES + ParseError.SeriesLimit]++;
+          continue;
+        }
         s = this.#pool.take(st.t, st.s, st.n, st.g, st.k);
         this.#series.set(st.k, s);
       }

@@ -141,6 +141,7 @@ export function buildApp(config: Config, opts: BuildOptions): App {
   const aggregator = new Aggregator({
     extendTags: config.extendTags,
     metricMaxLength: config.metricMaxLength,
+    maxSeries: config.maxSeries,
   });
   const telemetry = new InternalTelemetry(aggregator);
 

@@ -184,6 +184,7 @@ export async function runIngestWorker(config: Config, logger: Logger): Promise<v
   const aggregator = new Aggregator({
     extendTags: config.extendTags,
     metricMaxLength: config.metricMaxLength,
+    maxSeries: config.maxSeries,
   });
   const telemetry = new InternalTelemetry(aggregator);
   const listeners = createStatsdListeners(config, aggregator, {

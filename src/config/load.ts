@@ -140,6 +140,7 @@ export function toConfig(o: RootConfigOutput, resolveHostname: () => string = os
     numSpanWorkers: o.num_span_workers,
     spanChannelCapacity: o.span_channel_capacity,
     metricMaxLength: o.metric_max_length,
+    maxSeries: o.max_series,
     traceMaxLengthBytes: o.trace_max_length_bytes,
     readBufferSizeBytes: o.read_buffer_size_bytes,
 

@@ -187,6 +187,8 @@ function configNode(c: Config, o: RenderOptions): Node {
     ['IndicatorSpanTimerName', 'indicator_span_timer_name', scalar(c.indicatorSpanTimerName)],
     ['Interval', 'interval', duration(c.intervalMs)],
     ['MetricMaxLength', 'metric_max_length', scalar(c.metricMaxLength)],
+    // ours, not Go's: shown only when set, so a Go-compatible config renders in Go's exact shape
+    ...(c.maxSeries > 0 ? ([['MaxSeries', 'max_series', scalar(c.maxSeries)]] as const) : []),
     [
       'MetricSinkRouting',
       'metric_sink_routing',

@@ -323,6 +323,8 @@ export const rootSchema = z.object({
   metric_max_length: count(DEFAULTS.metricMaxLength),
   trace_max_length_bytes: count(DEFAULTS.traceMaxLengthBytes),
   read_buffer_size_bytes: count(DEFAULTS.readBufferSizeBytes),
+  // ours (not in Go Veneur): cap on series per interval, 0 = unlimited (docs/compatibility.md)
+  max_series: count(0),
 
   // Diagnostics
   debug: bool(),

@@ -128,6 +128,8 @@ export interface Config {
   readonly numSpanWorkers: number;
   readonly spanChannelCapacity: number;
   readonly metricMaxLength: number;
+  /** Series per interval beyond which new series are dropped and counted; 0 = unlimited (ours). */
+  readonly maxSeries: number;
   readonly traceMaxLengthBytes: number;
   readonly readBufferSizeBytes: number;
 

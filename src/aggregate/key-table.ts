@@ -28,6 +28,9 @@ export class KeyEntry {
   ) {}
 }
 
+/** Suffix length above which the comparison uses Buffer#compare (measured: BENCHMARKS.md). */
+const LONG_SUFFIX = 64;
+
 export class KeyTable {
   #hashes: Int32Array;
   #entries: (KeyEntry | undefined)[];
@@ -47,7 +50,7 @@ export class KeyTable {
   }
 
   /** Find the entry whose bytes equal buf[a0,a1) ++ buf[b0,b1). */
-  get(h: number, buf: Uint8Array, a0: number, a1: number, b0: number, b1: number): KeyEntry | undefined {
+  get(h: number, buf: Buffer, a0: number, a1: number, b0: number, b1: number): KeyEntry | undefined {
     const hashes = this.#hashes;
     const entries = this.#entries;
     const mask = this.#mask;
@@ -67,14 +70,20 @@ export class KeyTable {
           }
         }
         if (ok) {
-          const off = nameLen - b0;
-          for (let i = b0; i < b1; i++) {
-            if (bytes[off + i] !== buf[i]) {
-              ok = false;
-              break;
+          const sufLen = b1 - b0;
+          if (sufLen > LONG_SUFFIX) {
+            // long tag lists (e.g. 30 tags): native memcmp beats a JS byte loop past its call overhead
+            if ((buf as Buffer).compare(bytes, nameLen, total, b0, b1) === 0) return e;
+          } else {
+            const off = nameLen - b0;
+            for (let i = b0; i < b1; i++) {
+              if (bytes[off + i] !== buf[i]) {
+                ok = false;
+                break;
+              }
             }
+            if (ok) return e;
           }
-          if (ok) return e;
         }
       }
       idx = (idx + 1) & mask;

@@ -300,7 +300,8 @@ export function buildApp(config: Config, opts: BuildOptions): App {
           await workers.stop(Math.min(deadline, Date.now() + 5000));
           for (const path of unixSocketFiles(config)) await rm(path, { force: true });
         }
-        if (importServer !== null) await importServer.stop(Math.min(deadline, Date.now() + 10_000));
+        // open streams were answered (DRAINING_MESSAGE) at once; idle sessions need no long wait
+        if (importServer !== null) await importServer.stop(Math.min(deadline, Date.now() + 1_000));
         await flusher.stop(deadline);
         await flusher.drain();
         // the final flush: everything received up to the listeners closing

@@ -21,6 +21,7 @@ import type { AnySeries } from '../aggregate/series.js';
 import type { Telemetry } from '../telemetry/types.js';
 import { classifyError, type ForwardClient, ForwardError, GrpcStatus } from './client.js';
 import { encodeSeries } from './convert.js';
+import { DRAINING_MESSAGE } from './service.js';
 
 export interface ForwarderOptions {
   readonly client: ForwardClient;
@@ -100,6 +101,12 @@ export class Forwarder {
         break;
       } catch (err) {
         last = classifyError(err);
+        if (last.grpcMessage.startsWith(DRAINING_MESSAGE)) {
+          // our global is stopping gracefully and keeps (and flushes) what it received:
+          // resending would count it twice
+          last = null;
+          break;
+        }
         // A status is the global's answer (a retry would get the same); a deadline leaves no time.
         if (last.cause.startsWith('status_') || last.cause === 'deadline_exceeded') break;
         if (attempts >= this.#maxAttempts) break;

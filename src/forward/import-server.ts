@@ -30,6 +30,7 @@ import type { MetricMessage } from '../protocol/forward/metricpb.js';
 import type { Telemetry } from '../telemetry/types.js';
 import { VeneurError } from '../util/errors.js';
 import {
+  DRAINING_MESSAGE,
   EMPTY,
   type Empty,
   forwardServiceDefinition,
@@ -139,6 +140,9 @@ export class ImportServer implements Component {
     );
   }
 
+  /** Ends every open SendMetricsV2 stream with DRAINING_MESSAGE (graceful stop). */
+  readonly #open = new Set<() => void>();
+
   #deliver(batch: MetricMessage[]): void {
     if (batch.length === 0) return;
     this.#opts.telemetry.count('worker.metrics_imported_total', batch.length);
@@ -158,17 +162,26 @@ export class ImportServer implements Component {
     tel.count('import.request_total', 1, ['rpc:SendMetricsV2']);
     let batch: MetricMessage[] = [];
     let decodeErrors = 0;
+    let received = 0;
     let finished = false;
     const finish = (): boolean => {
       if (finished) return false;
       finished = true;
+      this.#open.delete(drain);
       this.#deliver(batch);
       batch = [];
       if (decodeErrors > 0) tel.count('import.errors_total', decodeErrors, ['cause:decode']);
       return true;
     };
+    // graceful stop: keep what arrived (it is flushed by this global) and tell the sender
+    // so, so a veneur-proxy does not re-send this window to another global (no double count)
+    const drain = (): void => {
+      if (finish()) cb({ code: status.UNAVAILABLE, details: `${DRAINING_MESSAGE} received=${received}` });
+    };
+    this.#open.add(drain);
     call.on('data', (m: MetricMessage | Undecodable) => {
       if (finished) return;
+      received++;
       if (m === UNDECODABLE) {
         decodeErrors++;
         return;
@@ -219,6 +232,7 @@ export class ImportServer implements Component {
       this.#stopped = Promise.resolve();
       return this.#stopped;
     }
+    for (const drain of [...this.#open]) drain();
     this.#stopped = new Promise<void>((resolve) => {
       const timer = setTimeout(
         () => {

@@ -17,6 +17,15 @@ export const SERVICE_NAME = 'forwardrpc.Forward';
 export const SEND_METRICS_PATH = `/${SERVICE_NAME}/SendMetrics`;
 export const SEND_METRICS_V2_PATH = `/${SERVICE_NAME}/SendMetricsV2`;
 
+/**
+ * grpc-message of an UNAVAILABLE status with which our global ends open streams
+ * on a graceful stop: everything received has been kept and will be flushed by
+ * it, so a veneur-proxy must not re-send that window elsewhere. It is followed by
+ * ` received=<n>`: the messages read from this stream, so the proxy re-sends only
+ * the unread tail. (Any other peer just sees UNAVAILABLE.)
+ */
+export const DRAINING_MESSAGE = 'veneur global draining: received metrics are kept and flushed;';
+
 /** A decoded `forwardrpc.MetricList`. */
 export interface MetricList {
   readonly metrics: MetricMessage[];

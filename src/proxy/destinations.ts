@@ -41,7 +41,8 @@
  */
 import http2 from 'node:http2';
 import type { Logger } from 'pino';
-import type { ForwardStream } from '../forward/client.js';
+import type { ForwardError, ForwardStream } from '../forward/client.js';
+import { DRAINING_MESSAGE } from '../forward/service.js';
 import type { Telemetry } from '../telemetry/types.js';
 import { MessageFifo } from './fifo.js';
 import { HashRing } from './ring.js';
@@ -54,7 +55,7 @@ export interface ForwardClientLike {
   close(deadline?: number): Promise<void>;
 }
 
-export type RemoveReason = 'stream' | 'discovery' | 'stalled';
+export type RemoveReason = 'stream' | 'discovery' | 'stalled' | 'drained';
 
 export interface DestinationsOptions {
   /** A client for one destination address (`host:port`). */
@@ -82,6 +83,13 @@ export interface DestinationsOptions {
 
 type State = 'open' | 'closing' | 'gone';
 
+/** The count in a draining global's status message (`... received=<n>`), or -1 if not draining. */
+export function drainedCount(grpcMessage: string | undefined): number {
+  if (grpcMessage === undefined || !grpcMessage.startsWith(DRAINING_MESSAGE)) return -1;
+  const m = /received=(\d+)/.exec(grpcMessage);
+  return m ? Number(m[1]) : -1;
+}
+
 class Destination {
   state: State = 'open';
   readonly queue = new MessageFifo();
@@ -90,6 +98,10 @@ class Destination {
   full = false;
   stallTimer: NodeJS.Timeout | undefined = undefined;
   idleWaiters: (() => void)[] = [];
+  /** Messages written on this destination's stream (the global reports how many it read when draining). */
+  written = 0;
+  /** When draining: how many of the written messages the global did not read (they are re-sent). */
+  unread = -1;
   readonly tag: string;
   constructor(
     readonly address: string,
@@ -229,6 +241,15 @@ export class Destinations {
   #onStreamClosed(d: Destination, err: Error | null): void {
     if (d.state !== 'open') return;
     this.#opts.telemetry.count('veneur_proxy.forward.disconnect', 1, [`error:${err !== null}`]);
+    const received = err === null ? -1 : drainedCount((err as ForwardError).grpcMessage);
+    if (received >= 0) {
+      // a global of ours stopping gracefully keeps and flushes what it read: re-send only
+      // what it did not read (the tail of the window copy) and the unsent queue
+      d.unread = Math.max(0, d.written - received);
+      this.#opts.logger.info({ destination: d.address, unread: d.unread }, 'destination is draining');
+      this.remove(d.address, 'drained');
+      return;
+    }
     this.#opts.logger.warn(
       { destination: d.address, err: err?.message ?? 'stream ended by the destination' },
       'disconnected from destination',
@@ -251,6 +272,11 @@ export class Destinations {
     d.state = 'gone';
     this.#setFull(d, false);
     const kept = d.kept.drain();
+    if (reason === 'drained' && d.unread >= 0 && d.unread < kept.msgs.length) {
+      // the global flushes what it read; only the unread tail moves (messages arrive in order)
+      kept.msgs.splice(0, kept.msgs.length - d.unread);
+      kept.hashes.splice(0, kept.hashes.length - d.unread);
+    }
     const queued = d.queue.drain();
     this.#resolveIdle(d);
     d.stream.destroy(new Error(`destination removed (${reason})`));
@@ -313,6 +339,7 @@ export class Destinations {
   #write(d: Destination, msg: Uint8Array, hash: number): boolean {
     const ok = d.stream.write(msg);
     this.#forwarded++;
+    d.written++;
     if (this.#opts.keepCopies) {
       if (d.kept.bytes + msg.byteLength <= this.#opts.resendMaxBytes) d.kept.push(msg, hash);
       else this.#notKept++;

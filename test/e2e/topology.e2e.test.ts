@@ -138,44 +138,58 @@ describe('global tier topology: 3 locals -> 2 proxies -> 2 globals', { timeout: 
     );
   });
 
-  it('a global killed mid-run: its window is re-sent to the survivor, nothing lost or counted twice', async () => {
-    // globals flush on 60 s wall-clock boundaries and the proxies keep a copy of the same window
-    const t = await tier({ globalInterval: '60s', sync: true, resendWindow: '60s' });
-    const series = 40;
-    const sent = new Array<number>(series).fill(0);
-    let killedAt = -1;
-    try {
-      for (let round = 0; round < 8; round++) {
-        for (let li = 0; li < 3; li++) {
-          const lines: string[] = [];
-          for (let s = 0; s < series; s++) {
-            lines.push(`kill.count.${s}:1|c|#veneurglobalonly`);
-            sent[s]++;
+  for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+    it(`a global stopped mid-run by ${signal}: nothing lost or counted twice`, async () => {
+      // globals flush on 60 s wall-clock boundaries and the proxies keep a copy of the same window
+      const t = await tier({ globalInterval: '60s', sync: true, resendWindow: '60s' });
+      const series = 40;
+      const sent = new Array<number>(series).fill(0);
+      let killedAt = -1;
+      try {
+        for (let round = 0; round < 8; round++) {
+          for (let li = 0; li < 3; li++) {
+            const lines: string[] = [];
+            for (let s = 0; s < series; s++) {
+              lines.push(`kill.count.${s}:1|c|#veneurglobalonly`);
+              sent[s]++;
+            }
+            await sendUdpLines(t.locals[li].statsd[0].port, lines);
           }
-          await sendUdpLines(t.locals[li].statsd[0].port, lines);
+          await new Promise((r) => setTimeout(r, 500));
+          if (round === 3) {
+            killedAt = Date.now();
+            process.kill(t.globals[1].pid, signal);
+          }
         }
-        await new Promise((r) => setTimeout(r, 500));
-        if (round === 3) {
-          killedAt = Date.now();
-          process.kill(t.globals[1].pid, 'SIGKILL');
+        await new Promise((r) => setTimeout(r, 1500));
+        // a graceful stop finishes on its own (a second signal would cut it short)
+        const exitStart = Date.now();
+        const code = await Promise.race([
+          t.globals[1].exited,
+          new Promise((r) => setTimeout(() => r('timeout'), 20_000)),
+        ]);
+        if (signal === 'SIGTERM') {
+          assert.equal(code, 0, 'graceful stop exits 0');
+          process.stdout.write(
+            `# SIGTERM: the stopped global exited ${Date.now() - exitStart} ms after the traffic ended\n`,
+          );
         }
+      } finally {
+        await t.stop();
       }
-      await new Promise((r) => setTimeout(r, 1500));
-    } finally {
-      await t.stop();
-    }
-    assert.ok(killedAt > 0);
-    const got = new Array<number>(series).fill(0);
-    for (const s of t.fake.series) {
-      const m = /^kill\.count\.(\d+)$/.exec(s.metric);
-      if (m) got[Number(m[1])] += s.points[0][1] * (s.interval ?? 1);
-    }
-    const lost = sent.reduce((n, v, i) => n + Math.max(0, v - got[i]), 0);
-    const doubled = sent.reduce((n, v, i) => n + Math.max(0, got[i] - v), 0);
-    process.stdout.write(
-      `# kill test: sent ${sent.reduce((a, b) => a + b, 0)}, lost ${lost}, counted twice ${doubled}\n`,
-    );
-    assert.equal(doubled, 0, 'no series counted twice');
-    assert.equal(lost, 0, 'nothing lost');
-  });
+      assert.ok(killedAt > 0);
+      const got = new Array<number>(series).fill(0);
+      for (const s of t.fake.series) {
+        const m = /^kill\.count\.(\d+)$/.exec(s.metric);
+        if (m) got[Number(m[1])] += s.points[0][1] * (s.interval ?? 1);
+      }
+      const lost = sent.reduce((n, v, i) => n + Math.max(0, v - got[i]), 0);
+      const doubled = sent.reduce((n, v, i) => n + Math.max(0, got[i] - v), 0);
+      process.stdout.write(
+        `# ${signal} test: sent ${sent.reduce((a, b) => a + b, 0)}, lost ${lost}, counted twice ${doubled}\n`,
+      );
+      assert.equal(doubled, 0, 'no series counted twice');
+      assert.equal(lost, 0, 'nothing lost');
+    });
+  }
 });

@@ -32,9 +32,9 @@ export interface Finalized {
   /** One rendered DDServiceCheck per entry. */
   readonly checks: string[];
   /** Dropped on purpose by configuration (`metric_name_prefix_drops`). */
-  readonly skipped: number;
+  skipped: number;
   /** Not representable: NaN/±Inf values (Go's encoder would fail the whole body), unknown types. */
-  readonly dropped: number;
+  dropped: number;
 }
 
 const NO_EXCLUSIONS: readonly string[] = [];
@@ -56,8 +56,39 @@ function goInt(n: number): string {
  * counters -> `rate` (value / interval), gauges -> `gauge`, status -> service checks.
  */
 export function finalizeMetrics(metrics: readonly InterMetric[], opts: FinalizeOptions): Finalized {
-  const series: string[] = [];
-  const checks: string[] = [];
+  const out: Finalized = { series: [], checks: [], skipped: 0, dropped: 0 };
+  finalizeRange(metrics, 0, metrics.length, opts, out);
+  return out;
+}
+
+/** Records rendered per slice before yielding to the event loop (a slice takes a few ms). */
+const FINALIZE_SLICE = 20_000;
+
+/**
+ * finalizeMetrics in slices that yield to the event loop: a flush of 1M series
+ * (2M+ records) must not stop ingest for seconds (BENCHMARKS.md, "Flush of 1M series").
+ */
+export async function finalizeMetricsSliced(
+  metrics: readonly InterMetric[],
+  opts: FinalizeOptions,
+): Promise<Finalized> {
+  const out: Finalized = { series: [], checks: [], skipped: 0, dropped: 0 };
+  for (let start = 0; start < metrics.length; start += FINALIZE_SLICE) {
+    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    finalizeRange(metrics, start, Math.min(metrics.length, start + FINALIZE_SLICE), opts, out);
+  }
+  return out;
+}
+
+function finalizeRange(
+  metrics: readonly InterMetric[],
+  from: number,
+  to: number,
+  opts: FinalizeOptions,
+  out: Finalized,
+): void {
+  const series = out.series;
+  const checks = out.checks;
   let skipped = 0;
   let dropped = 0;
   const interval = opts.intervalSeconds;
@@ -66,7 +97,8 @@ export function finalizeMetrics(metrics: readonly InterMetric[], opts: FinalizeO
   const global = opts.excludedTags;
   const rules = opts.excludeTagsPrefixByPrefixMetric;
 
-  for (const m of metrics) {
+  for (let i = from; i < to; i++) {
+    const m = metrics[i]!;
     if (opts.metricNamePrefixDrops.length > 0 && hasPrefixIn(m.name, opts.metricNamePrefixDrops)) {
       skipped++;
       continue;
@@ -132,7 +164,8 @@ export function finalizeMetrics(metrics: readonly InterMetric[], opts: FinalizeO
     if (device !== '') entry += `,"device_name":${goString(device)}`;
     series.push(`${entry}${intervalField}}`);
   }
-  return { series, checks, skipped, dropped };
+  out.skipped += skipped;
+  out.dropped += dropped;
 }
 
 /** `{"series":[...]}` body for POST /api/v1/series. */

@@ -21,12 +21,32 @@ import {
 } from '../types.js';
 import { type DatadogConfig, parseDatadogConfig } from './config.js';
 import {
-  finalizeMetrics,
+  finalizeMetricsSliced,
   renderChecksBody,
   renderEvent,
   renderEventsBody,
   renderSeriesBody,
 } from './render.js';
+
+/** Series bodies rendered and posted at the same time (Go: all of them). */
+const MAX_PARALLEL_BODIES = 8;
+
+/** Runs at most `n` async tasks at once, in submission order. */
+class Limiter {
+  #active = 0;
+  readonly #queue: (() => void)[] = [];
+  constructor(readonly n: number) {}
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#active >= this.n) await new Promise<void>((resolve) => this.#queue.push(resolve));
+    this.#active++;
+    try {
+      return await task();
+    } finally {
+      this.#active--;
+      this.#queue.shift()?.();
+    }
+  }
+}
 
 export type DatadogHttpOptions = Omit<HttpClientOptions, 'telemetry' | 'logger'>;
 
@@ -59,7 +79,7 @@ export class DatadogMetricSink implements MetricSink {
 
   async flush(metrics: readonly InterMetric[], signal: AbortSignal): Promise<FlushResult> {
     const cfg = this.#config;
-    const { series, checks, skipped, dropped } = finalizeMetrics(metrics, {
+    const { series, checks, skipped, dropped } = await finalizeMetricsSliced(metrics, {
       hostname: this.#ctx.hostname,
       intervalSeconds: this.#ctx.intervalSeconds,
       metricNamePrefixDrops: cfg.metricNamePrefixDrops,
@@ -87,17 +107,23 @@ export class DatadogMetricSink implements MetricSink {
         }),
       });
     }
+    // Go posts every body at once; with hundreds of bodies (1M series) rendering them all
+    // up front blocks the event loop and holds every body in memory, so at most
+    // MAX_PARALLEL_BODIES are rendered and in flight at a time
+    const limit = new Limiter(MAX_PARALLEL_BODIES);
     for (const chunk of chunkEvenly(series, cfg.flushMaxPerBody)) {
       posts.push({
         count: chunk.length,
         what: 'series',
-        run: this.#http.postJson({
-          url: this.#seriesUrl,
-          action: 'flush',
-          compress: true,
-          render: () => renderSeriesBody(chunk),
-          signal,
-        }),
+        run: limit.run(() =>
+          this.#http.postJson({
+            url: this.#seriesUrl,
+            action: 'flush',
+            compress: true,
+            render: () => renderSeriesBody(chunk),
+            signal,
+          }),
+        ),
       });
     }
 

@@ -29,11 +29,14 @@ const cfg = datadogSinkDefinition.parseConfig(
   { api_key: 'k', api_hostname: `http://127.0.0.1:${intake.address().port}` },
   { path: 'x', envPrefix: '', env: {}, strict: false },
 );
-const sink = wrapMetricSink(datadogSinkDefinition.create(cfg, { name: 'dd', hostname: 'h', intervalSeconds: 10, logger, telemetry }), {
-  telemetry,
-  logger,
-  timeoutMs: 60_000,
-});
+const sink = wrapMetricSink(
+  datadogSinkDefinition.create(cfg, { name: 'dd', hostname: 'h', intervalSeconds: 10, logger, telemetry }),
+  {
+    telemetry,
+    logger,
+    timeoutMs: 60_000,
+  },
+);
 const flusher = new Flusher({
   aggregator: agg,
   targets: [sink],
@@ -45,7 +48,9 @@ const flusher = new Flusher({
 });
 let t = performance.now();
 for (const d of everySeriesOnce({ series })) agg.ingestPacket(Buffer.from(d));
-console.log(`ingested ${series.toLocaleString()} series once in ${(performance.now() - t).toFixed(0)} ms; RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+console.log(
+  `ingested ${series.toLocaleString()} series once in ${(performance.now() - t).toFixed(0)} ms; RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+);
 for (let round = 0; round < 2; round++) {
   // second round: same series again (recycled objects)
   if (round === 1) for (const d of everySeriesOnce({ series })) agg.ingestPacket(Buffer.from(d));

@@ -27,8 +27,13 @@ export interface FinalizeOptions {
 }
 
 export interface Finalized {
-  /** One rendered DDMetric per entry. */
-  readonly series: string[];
+  /**
+   * Indices (into the flushed batch) of the records that become series. Their JSON
+   * is rendered per body, when the body is posted (renderSeriesBodyFor): at 1M
+   * series, rendering every entry up front held millions of strings at once and
+   * GC took half the flush (BENCHMARKS.md, "Flush of 1M series").
+   */
+  readonly seriesIdx: number[];
   /** One rendered DDServiceCheck per entry. */
   readonly checks: string[];
   /** Dropped on purpose by configuration (`metric_name_prefix_drops`). */
@@ -40,44 +45,84 @@ export interface Finalized {
 const NO_EXCLUSIONS: readonly string[] = [];
 
 function hasPrefixIn(s: string, prefixes: readonly string[]): boolean {
-  for (let i = 0; i < prefixes.length; i++) if (s.startsWith(prefixes[i]!)) return true;
+  for (const p of prefixes) if (s.startsWith(p)) return true;
   return false;
 }
 
-/** Go's `omitempty` int rendering of an integral value. */
-function goInt(n: number): string {
-  return String(Math.trunc(n));
+/** Go's int64(x) for a float64 JSON field typed as an integer. */
+function goInt(x: number): string {
+  const t = Math.trunc(x);
+  return Object.is(t, -0) ? '0' : String(t);
+}
+
+/** The record's tags after exclusions, with `host:`/`device:` lifted out (Go: last one wins). */
+interface TagParts {
+  host: string;
+  device: string;
+  /** `,"tags":[...]` or '' */
+  tagsField: string;
+}
+
+function tagParts(m: InterMetric, opts: FinalizeOptions): TagParts {
+  let perMetric = NO_EXCLUSIONS;
+  for (const rule of opts.excludeTagsPrefixByPrefixMetric) {
+    if (m.name.startsWith(rule.metricPrefix)) {
+      perMetric = rule.tags;
+      break;
+    }
+  }
+  const global = opts.excludedTags;
+  let host = '';
+  let device = '';
+  let tagsJson = '';
+  let tagCount = 0;
+  for (const tag of m.tags) {
+    if (global.length > 0 && hasPrefixIn(tag, global)) continue;
+    if (perMetric.length > 0 && hasPrefixIn(tag, perMetric)) continue;
+    if (tag.startsWith('host:')) host = tag.slice(5);
+    else if (tag.startsWith('device:')) device = tag.slice(7);
+    else {
+      tagsJson += tagCount === 0 ? goString(tag) : `,${goString(tag)}`;
+      tagCount++;
+    }
+  }
+  if (host === '') host = opts.hostname;
+  return { host, device, tagsField: tagCount > 0 ? `,"tags":[${tagsJson}]` : '' };
 }
 
 /**
- * Go's finalizeMetrics: drop by name prefix, drop excluded tags (global list, then the
- * first `exclude_tags_prefix_by_prefix_metric` entry whose prefix matches the name),
- * turn `host:`/`device:` tags into fields (checked after exclusion, last one wins),
- * counters -> `rate` (value / interval), gauges -> `gauge`, status -> service checks.
+ * Datadog's view of each record (reference §5.1): drop names with a prefix in
+ * `metric_name_prefix_drops`, exclude tags, turn `host:`/`device:` tags into fields
+ * (checked after exclusion, last one wins), counters -> `rate` (value / interval),
+ * gauges -> `gauge`, status -> service checks.
  */
 export function finalizeMetrics(metrics: readonly InterMetric[], opts: FinalizeOptions): Finalized {
-  const out: Finalized = { series: [], checks: [], skipped: 0, dropped: 0 };
+  const out: Finalized = { seriesIdx: [], checks: [], skipped: 0, dropped: 0 };
   finalizeRange(metrics, 0, metrics.length, opts, out);
   return out;
 }
 
-/** Records rendered per slice before yielding to the event loop (a slice takes a few ms). */
-const FINALIZE_SLICE = 20_000;
+/** Records classified per slice before yielding to the event loop. */
+const FINALIZE_SLICE = 50_000;
 
-/**
- * finalizeMetrics in slices that yield to the event loop: a flush of 1M series
- * (2M+ records) must not stop ingest for seconds (BENCHMARKS.md, "Flush of 1M series").
- */
+/** finalizeMetrics in slices that yield to the event loop (a 1M-series flush has 2M+ records). */
 export async function finalizeMetricsSliced(
   metrics: readonly InterMetric[],
   opts: FinalizeOptions,
 ): Promise<Finalized> {
-  const out: Finalized = { series: [], checks: [], skipped: 0, dropped: 0 };
+  const out: Finalized = { seriesIdx: [], checks: [], skipped: 0, dropped: 0 };
   for (let start = 0; start < metrics.length; start += FINALIZE_SLICE) {
     if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     finalizeRange(metrics, start, Math.min(metrics.length, start + FINALIZE_SLICE), opts, out);
   }
   return out;
+}
+
+/** Value Datadog gets for a series record, or NaN if it is not a series type. */
+function seriesValue(m: InterMetric, interval: number): number {
+  if (m.type === InterMetricType.Counter) return m.value / interval;
+  if (m.type === InterMetricType.Gauge) return m.value;
+  return Number.NaN;
 }
 
 function finalizeRange(
@@ -87,90 +132,57 @@ function finalizeRange(
   opts: FinalizeOptions,
   out: Finalized,
 ): void {
-  const series = out.series;
-  const checks = out.checks;
-  let skipped = 0;
-  let dropped = 0;
+  const interval = opts.intervalSeconds;
+  const drops = opts.metricNamePrefixDrops;
+  for (let i = from; i < to; i++) {
+    const m = metrics[i]!;
+    if (drops.length > 0 && hasPrefixIn(m.name, drops)) {
+      out.skipped++;
+      continue;
+    }
+    if (m.type === InterMetricType.Status) {
+      if (!Number.isFinite(m.value)) {
+        out.dropped++;
+        continue;
+      }
+      // The check's own `h:` (m.hostName) is ignored, as in Go (§14.6).
+      const t = tagParts(m, opts);
+      let check = `{"check":${goString(m.name)},"status":${goInt(m.value)},"host_name":${goString(t.host)}`;
+      if (Math.trunc(m.timestamp) !== 0) check += `,"timestamp":${goInt(m.timestamp)}`;
+      check += t.tagsField;
+      if (m.message !== '') check += `,"message":${goString(m.message)}`;
+      out.checks.push(`${check}}`);
+      continue;
+    }
+    // unknown types and NaN/±Inf values (Go's encoder would fail the whole body)
+    if (!Number.isFinite(seriesValue(m, interval))) {
+      out.dropped++;
+      continue;
+    }
+    out.seriesIdx.push(i);
+  }
+}
+
+/** `{"series":[...]}` body for POST /api/v1/series, for the records at `idx`. */
+export function renderSeriesBodyFor(
+  metrics: readonly InterMetric[],
+  idx: readonly number[],
+  opts: FinalizeOptions,
+): string {
   const interval = opts.intervalSeconds;
   // Go: Interval int32 `json:"interval,omitempty"` = int32(interval seconds).
   const intervalField = Math.trunc(interval) !== 0 ? `,"interval":${goInt(interval)}` : '';
-  const global = opts.excludedTags;
-  const rules = opts.excludeTagsPrefixByPrefixMetric;
-
-  for (let i = from; i < to; i++) {
-    const m = metrics[i]!;
-    if (opts.metricNamePrefixDrops.length > 0 && hasPrefixIn(m.name, opts.metricNamePrefixDrops)) {
-      skipped++;
-      continue;
-    }
-    let perMetric = NO_EXCLUSIONS;
-    for (const rule of rules) {
-      if (m.name.startsWith(rule.metricPrefix)) {
-        perMetric = rule.tags;
-        break;
-      }
-    }
-
-    let host = '';
-    let device = '';
-    let tagsJson = '';
-    let tagCount = 0;
-    for (const tag of m.tags) {
-      if (global.length > 0 && hasPrefixIn(tag, global)) continue;
-      if (perMetric.length > 0 && hasPrefixIn(tag, perMetric)) continue;
-      if (tag.startsWith('host:')) host = tag.slice(5);
-      else if (tag.startsWith('device:')) device = tag.slice(7);
-      else {
-        tagsJson += tagCount === 0 ? goString(tag) : `,${goString(tag)}`;
-        tagCount++;
-      }
-    }
-    if (host === '') host = opts.hostname;
-    const tagsField = tagCount > 0 ? `,"tags":[${tagsJson}]` : '';
-
-    let type: string;
-    let value = m.value;
-    switch (m.type) {
-      case InterMetricType.Counter:
-        type = 'rate';
-        value = m.value / interval;
-        break;
-      case InterMetricType.Gauge:
-        type = 'gauge';
-        break;
-      case InterMetricType.Status: {
-        if (!Number.isFinite(m.value)) {
-          dropped++;
-          continue;
-        }
-        // The check's own `h:` (m.hostName) is ignored, as in Go (§14.6).
-        let check = `{"check":${goString(m.name)},"status":${goInt(m.value)},"host_name":${goString(host)}`;
-        if (Math.trunc(m.timestamp) !== 0) check += `,"timestamp":${goInt(m.timestamp)}`;
-        check += tagsField;
-        if (m.message !== '') check += `,"message":${goString(m.message)}`;
-        checks.push(`${check}}`);
-        continue;
-      }
-      default:
-        dropped++;
-        continue;
-    }
-    if (!Number.isFinite(value)) {
-      dropped++;
-      continue;
-    }
-    let entry = `{"metric":${goString(m.name)},"points":[[${goFloat(m.timestamp)},${goFloat(value)}]]${tagsField},"type":"${type}"`;
-    if (host !== '') entry += `,"host":${goString(host)}`;
-    if (device !== '') entry += `,"device_name":${goString(device)}`;
-    series.push(`${entry}${intervalField}}`);
+  let body = '{"series":[';
+  for (let k = 0; k < idx.length; k++) {
+    const m = metrics[idx[k]!]!;
+    const t = tagParts(m, opts);
+    const type = m.type === InterMetricType.Counter ? 'rate' : 'gauge';
+    let entry = `{"metric":${goString(m.name)},"points":[[${goFloat(m.timestamp)},${goFloat(seriesValue(m, interval))}]]${t.tagsField},"type":"${type}"`;
+    if (t.host !== '') entry += `,"host":${goString(t.host)}`;
+    if (t.device !== '') entry += `,"device_name":${goString(t.device)}`;
+    body += k === 0 ? `${entry}${intervalField}}` : `,${entry}${intervalField}}`;
   }
-  out.skipped += skipped;
-  out.dropped += dropped;
-}
-
-/** `{"series":[...]}` body for POST /api/v1/series. */
-export function renderSeriesBody(entries: readonly string[]): string {
-  return `{"series":[${entries.join(',')}]}\n`;
+  return `${body}]}\n`;
 }
 
 /** JSON array body for POST /api/v1/check_run (sent uncompressed). */

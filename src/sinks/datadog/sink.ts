@@ -25,7 +25,7 @@ import {
   renderChecksBody,
   renderEvent,
   renderEventsBody,
-  renderSeriesBody,
+  renderSeriesBodyFor,
 } from './render.js';
 
 /** Series bodies rendered and posted at the same time (Go: all of them). */
@@ -39,6 +39,8 @@ class Limiter {
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#active >= this.n) await new Promise<void>((resolve) => this.#queue.push(resolve));
     this.#active++;
+    // each task renders a body synchronously: one per event-loop turn, never several in a row
+    await new Promise<void>((resolve) => setImmediate(resolve));
     try {
       return await task();
     } finally {
@@ -79,13 +81,14 @@ export class DatadogMetricSink implements MetricSink {
 
   async flush(metrics: readonly InterMetric[], signal: AbortSignal): Promise<FlushResult> {
     const cfg = this.#config;
-    const { series, checks, skipped, dropped } = await finalizeMetricsSliced(metrics, {
+    const opts = {
       hostname: this.#ctx.hostname,
       intervalSeconds: this.#ctx.intervalSeconds,
       metricNamePrefixDrops: cfg.metricNamePrefixDrops,
       excludeTagsPrefixByPrefixMetric: cfg.excludeTagsPrefixByPrefixMetric,
       excludedTags: cfg.excludedTags,
-    });
+    };
+    const { seriesIdx, checks, skipped, dropped } = await finalizeMetricsSliced(metrics, opts);
     if (dropped > 0) {
       this.#ctx.logger.debug(
         { sink: this.name, dropped },
@@ -111,7 +114,7 @@ export class DatadogMetricSink implements MetricSink {
     // up front blocks the event loop and holds every body in memory, so at most
     // MAX_PARALLEL_BODIES are rendered and in flight at a time
     const limit = new Limiter(MAX_PARALLEL_BODIES);
-    for (const chunk of chunkEvenly(series, cfg.flushMaxPerBody)) {
+    for (const chunk of chunkEvenly(seriesIdx, cfg.flushMaxPerBody)) {
       posts.push({
         count: chunk.length,
         what: 'series',
@@ -120,7 +123,8 @@ export class DatadogMetricSink implements MetricSink {
             url: this.#seriesUrl,
             action: 'flush',
             compress: true,
-            render: () => renderSeriesBody(chunk),
+            // rendered only now, a few bodies at a time (see Finalized.seriesIdx)
+            render: () => renderSeriesBodyFor(metrics, chunk, opts),
             signal,
           }),
         ),
@@ -153,7 +157,7 @@ export class DatadogMetricSink implements MetricSink {
       );
     }
     this.#ctx.logger.debug(
-      { sink: this.name, series: series.length, checks: checks.length, bodies: posts.length },
+      { sink: this.name, series: seriesIdx.length, checks: checks.length, bodies: posts.length },
       'completed flush to Datadog',
     );
     return result;

@@ -5,13 +5,11 @@
  * real local `veneur` forwarding through it.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ForwardClient } from '../../src/forward/client.js';
 import { decodeMetric, encodeMetric, type MetricMessage } from '../../src/protocol/forward/metricpb.js';
 import { FakeGlobal, silentLogger, waitFor } from '../../src/proxy/testing.js';

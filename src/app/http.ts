@@ -14,6 +14,7 @@
  * or goji's `fd@N` (listen on an inherited descriptor) / `einhorn@N` (the descriptor
  * einhorn passes in EINHORN_FD_N).
  */
+
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -22,6 +23,7 @@ import type { Config } from '../config/types.js';
 import type { Component } from '../model/component.js';
 import { parseHostPort } from '../util/address.js';
 import { ConfigError } from '../util/errors.js';
+import { closeHttpServer, sendText } from '../util/http-server.js';
 
 export interface HttpServerOptions {
   readonly config: Config;
@@ -91,7 +93,7 @@ export class HttpServer implements Component {
     const text =
       (body: string): Handler =>
       (_req, res) =>
-        send(res, 200, TEXT, body);
+        sendText(res, 200, TEXT, body);
     const routes = new Map<string, Route>([
       ['/healthcheck', { method: 'GET', handler: text('ok\n') }],
       ['/healthcheck/tracing', { method: 'GET', handler: text('ok\n') }],
@@ -101,11 +103,13 @@ export class HttpServer implements Component {
     if (config.http.config) {
       routes.set('/config/json', {
         method: 'GET',
-        handler: (_req, res) => send(res, 200, 'application/json', configToJson(config, { printSecrets })),
+        handler: (_req, res) =>
+          sendText(res, 200, 'application/json', configToJson(config, { printSecrets })),
       });
       routes.set('/config/yaml', {
         method: 'GET',
-        handler: (_req, res) => send(res, 200, 'application/x-yaml', configToYaml(config, { printSecrets })),
+        handler: (_req, res) =>
+          sendText(res, 200, 'application/x-yaml', configToYaml(config, { printSecrets })),
       });
     }
     if (config.httpQuit) {
@@ -114,7 +118,7 @@ export class HttpServer implements Component {
         handler: (_req, res) => {
           this.#opts.logger.info('received /quitquitquit: beginning graceful shutdown');
           res.on('finish', () => this.#quit());
-          send(res, 200, TEXT, 'Beginning graceful shutdown....\n');
+          sendText(res, 200, TEXT, 'Beginning graceful shutdown....\n');
         },
       });
     }
@@ -137,21 +141,21 @@ export class HttpServer implements Component {
     const path = q < 0 ? url : url.slice(0, q);
     const route = this.#routes.get(path);
     if (!route) {
-      send(res, 404, TEXT, '404 page not found\n');
+      sendText(res, 404, TEXT, '404 page not found\n');
       return;
     }
     const method = req.method ?? 'GET';
     const allowed = method === route.method || (route.method === 'GET' && method === 'HEAD');
     if (!allowed) {
       res.setHeader('Allow', route.method === 'GET' ? 'GET, HEAD' : route.method);
-      send(res, 405, TEXT, 'Method Not Allowed\n');
+      sendText(res, 405, TEXT, 'Method Not Allowed\n');
       return;
     }
     try {
       route.handler(req, res);
     } catch (err) {
       this.#opts.logger.error({ err, path }, 'HTTP handler failed');
-      if (!res.headersSent) send(res, 500, TEXT, 'internal error\n');
+      if (!res.headersSent) sendText(res, 500, TEXT, 'internal error\n');
       else res.destroy();
     }
   }
@@ -196,22 +200,7 @@ export class HttpServer implements Component {
     const server = this.#server;
     if (!server) return Promise.resolve();
     if (this.#stopping) return this.#stopping;
-    this.#stopping = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => server.closeAllConnections(), Math.max(0, deadline - Date.now()));
-      timer.unref();
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      server.closeIdleConnections();
-    });
+    this.#stopping = closeHttpServer(server, deadline);
     return this.#stopping;
   }
-}
-
-function send(res: ServerResponse, status: number, contentType: string, body: string): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', contentType);
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(body);
 }

@@ -7,12 +7,14 @@
  * GET routes answer HEAD too; other methods on a known path get 405, unknown paths 404.
  * `/debug/pprof/*` (`http.enable_profiling`) is not served.
  */
+
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import YAML from 'yaml';
 import { parseHttpAddress } from '../app/http.js';
 import type { Component } from '../model/component.js';
+import { closeHttpServer, sendText } from '../util/http-server.js';
 import { type ProxyConfig, proxyConfigToJson } from './config.js';
 
 export interface ProxyHttpOptions {
@@ -68,16 +70,16 @@ export class ProxyHttpServer implements Component {
         break;
     }
     if (body === undefined) {
-      send(res, 404, TEXT, '404 page not found\n');
+      sendText(res, 404, TEXT, '404 page not found\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
-      send(res, 405, TEXT, 'Method Not Allowed\n');
+      sendText(res, 405, TEXT, 'Method Not Allowed\n');
       return;
     }
     const [status, type, text] = body();
-    send(res, status, type, text);
+    sendText(res, status, type, text);
   }
 
   async start(): Promise<void> {
@@ -107,24 +109,7 @@ export class ProxyHttpServer implements Component {
     const server = this.#server;
     if (!server) return Promise.resolve();
     if (this.#stopped) return this.#stopped;
-    this.#stopped = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => server.closeAllConnections(), Math.max(0, deadline - Date.now()));
-      timer.unref();
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      server.closeIdleConnections();
-    });
+    this.#stopped = closeHttpServer(server, deadline);
     return this.#stopped;
   }
-}
-
-function send(res: ServerResponse, status: number, contentType: string, body: string): void {
-  res.statusCode = status;
-  if (status !== 204) {
-    res.setHeader('Content-Type', contentType);
-    res.setHeader('Content-Length', Buffer.byteLength(body));
-  }
-  res.end(status === 204 ? undefined : body);
 }

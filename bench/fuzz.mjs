@@ -9,7 +9,7 @@
  *   node bench/fuzz.mjs [datagrams=10000000] [rate=150000]
  * `npm run build` and bench/.build/udpgen (npm run bench builds it) first.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';

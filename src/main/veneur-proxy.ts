@@ -1,4 +1,9 @@
 #!/usr/bin/env node
+import { type Logger, pino } from 'pino';
+import { buildProxy } from '../proxy/build.js';
+import { loadProxyConfig, type ProxyConfig } from '../proxy/config.js';
+import { FlagError, parseFlags, usage } from '../util/flags.js';
+import { buildInfo } from './build-info.js';
 /**
  * `veneur-proxy` (reference §4.1, §9.3): flags `-f <config>` (required), `-strict`
  * (unknown config keys are errors), `-print-secrets` (show secrets in /config/*),
@@ -10,11 +15,7 @@
  *
  * Exit codes: 0 after a clean shutdown, 1 for a config or start-up error, 2 for bad flags.
  */
-import { type Logger, pino } from 'pino';
-import { buildProxy } from '../proxy/build.js';
-import { loadProxyConfig, type ProxyConfig } from '../proxy/config.js';
-import { FlagError, parseFlags, usage } from '../util/flags.js';
-import { buildInfo } from './build-info.js';
+import { runUntilStopped } from './run.js';
 
 const FLAGS = {
   f: { type: 'string', default: '', usage: 'The config file to read for settings.' },
@@ -73,24 +74,18 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const signalled = new Promise<string>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'] as const)
-      process.once(sig, () => resolve(sig));
+  const code = await runUntilStopped(app, {
+    logger,
+    shutdownMs: config.shutdownTimeoutMs,
+    started: () =>
+      logger.info(
+        { version: info.version, destinations: app.destinations.addresses() },
+        'veneur-proxy running',
+      ),
+    stopping: (reason) => logger.info({ reason, timeout_ms: config.shutdownTimeoutMs }, 'shutting down'),
   });
-  try {
-    await app.start();
-  } catch (err) {
-    logger.error({ err }, 'failed to start');
-    await app.shutdown(Date.now() + 2000).catch(() => {});
-    return 1;
-  }
-  logger.info({ version: info.version, destinations: app.destinations.addresses() }, 'veneur-proxy running');
-  const reason = await signalled;
-  logger.info({ reason, timeout_ms: config.shutdownTimeoutMs }, 'shutting down');
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => process.exit(1));
-  await app.shutdown(Date.now() + config.shutdownTimeoutMs);
-  logger.info('veneur-proxy stopped');
-  return 0;
+  if (code === 0) logger.info('veneur-proxy stopped');
+  return code;
 }
 
 main(process.argv.slice(2)).then(

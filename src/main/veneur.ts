@@ -19,6 +19,7 @@ import { loadConfig } from '../config/load.js';
 import { createLogger } from '../telemetry/logger.js';
 import { FlagError, parseFlags, usage } from '../util/flags.js';
 import { buildInfo } from './build-info.js';
+import { runUntilStopped } from './run.js';
 
 const FLAGS = {
   f: {
@@ -113,24 +114,13 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const signalled = new Promise<string>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'] as const)
-      process.once(sig, () => resolve(sig));
+  return runUntilStopped(app, {
+    logger,
+    shutdownMs: config.intervalMs,
+    extraStop: quitRequested,
+    started: () => logger.info({ version: info.version, interval_ms: config.intervalMs }, 'veneur started'),
+    stopping: (reason) => logger.info({ reason }, 'shutting down: closing listeners, flushing once more'),
   });
-  try {
-    await app.start();
-  } catch (err) {
-    logger.error({ err }, 'failed to start');
-    await app.shutdown(Date.now() + 2000).catch(() => {});
-    return 1;
-  }
-  logger.info({ version: info.version, interval_ms: config.intervalMs }, 'veneur started');
-  const reason = await Promise.race([signalled, quitRequested]);
-  logger.info({ reason }, 'shutting down: closing listeners, flushing once more');
-  // a second signal while shutting down exits at once
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => process.exit(1));
-  await app.shutdown(Date.now() + config.intervalMs);
-  return 0;
 }
 
 main(process.argv.slice(2)).then(

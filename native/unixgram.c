@@ -59,6 +59,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -320,6 +322,113 @@ static napi_value js_bind(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return make_int(env, fd);
+}
+
+/* bindUdp(host, port, rcvbuf, reuseport) -> fd: a non-blocking UDP socket for the
+ * same recvmmsg reader (startReading). host: an IPv4/IPv6 literal or '' (any).
+ * reuseport: SO_REUSEPORT, so several processes can each bind the address and the
+ * kernel spreads datagrams over them (Node 20's dgram cannot). */
+static napi_value js_bind_udp(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  addon_state *st = get_args(env, info, &argc, argv);
+  if (st == NULL) return NULL;
+  if (argc < 4) {
+    throw_type(env, "bindUdp(host, port, rcvbuf, reuseport)");
+    return NULL;
+  }
+  char host[64];
+  size_t hlen = 0;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_string) {
+    throw_type(env, "host must be a string");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hlen);
+  int64_t port, rcvbuf;
+  if (!get_int(env, argv[1], "port", 0, 65535, &port)) return NULL;
+  if (!get_int(env, argv[2], "rcvbuf", 0, INT32_MAX, &rcvbuf)) return NULL;
+  bool reuse = false;
+  napi_get_value_bool(env, argv[3], &reuse);
+
+  struct sockaddr_storage ss;
+  socklen_t alen;
+  memset(&ss, 0, sizeof ss);
+  int family;
+  struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+  if (hlen == 0 || strcmp(host, "0.0.0.0") == 0) {
+    family = AF_INET;
+    a4->sin_family = AF_INET;
+    a4->sin_addr.s_addr = htonl(INADDR_ANY);
+    a4->sin_port = htons((uint16_t)port);
+    alen = sizeof *a4;
+  } else if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+    family = AF_INET;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    alen = sizeof *a4;
+  } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+    family = AF_INET6;
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons((uint16_t)port);
+    alen = sizeof *a6;
+  } else {
+    throw_errno(env, EINVAL, "bindUdp", host);
+    return NULL;
+  }
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno(env, errno, "socket", NULL);
+    return NULL;
+  }
+  int one = 1;
+  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, err, "setsockopt", "SO_REUSEPORT");
+    return NULL;
+  }
+  if (rcvbuf > 0) {
+    int n = (int)rcvbuf;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n) != 0) {
+      int err = errno;
+      close(fd);
+      throw_errno(env, err, "setsockopt", "SO_RCVBUF");
+      return NULL;
+    }
+  }
+  if (bind(fd, (struct sockaddr *)&ss, alen) != 0) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, err, "bind", host);
+    return NULL;
+  }
+  if (track_fd(st, fd) != 0) {
+    close(fd);
+    throw_errno(env, ENOMEM, "bindUdp", host);
+    return NULL;
+  }
+  return make_int(env, fd);
+}
+
+/* localPort(fd) -> the bound port of an owned inet socket */
+static napi_value js_local_port(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  addon_state *st = get_args(env, info, &argc, argv);
+  if (st == NULL) return NULL;
+  int fd;
+  if (argc < 1 || !get_owned_fd(env, st, argv[0], "getsockname", &fd)) return NULL;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+    throw_errno(env, errno, "getsockname", NULL);
+    return NULL;
+  }
+  int port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                      : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return make_int(env, port);
 }
 
 static napi_value js_socket(napi_env env, napi_callback_info info) {
@@ -855,6 +964,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"bind", NULL, js_bind, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socket", NULL, js_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bindUdp", NULL, js_bind_udp, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"localPort", NULL, js_local_port, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adopt", NULL, js_adopt, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lock", NULL, js_lock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getRecvBufferSize", NULL, js_get_recv_buffer_size, NULL, NULL, NULL, napi_enumerable, NULL},

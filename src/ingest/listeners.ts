@@ -49,7 +49,7 @@ export function createStatsdListeners(
   },
 ): Component[] {
   const { logger, telemetry } = opts;
-  const onPacket = (buf: Buffer): void => aggregator.ingestPacket(buf);
+  const onPacket = (buf: Buffer, len: number): void => aggregator.ingestPacket(buf, len);
   const onTcpLine = (buf: Buffer, start: number, end: number): void =>
     aggregator.ingestLine(buf, start, end, Protocol.DogstatsdTcp);
   const onUnixLine = (buf: Buffer, start: number, end: number): void =>
@@ -79,6 +79,7 @@ export function createStatsdListeners(
         recvBufferSize: config.readBufferSizeBytes,
         onPacket,
         logger,
+        maxDatagram: config.metricMaxLength + 1,
         // in cluster workers the primary owns the socket and shares it (no SO_REUSEPORT in Node 20)
         exclusive: !opts.inWorker,
       });

@@ -27,6 +27,10 @@ export interface UnixgramAddon {
   bind(path: string, rcvbuf: number): number;
   /** An unbound non-blocking client socket. */
   socket(): number;
+  /** A non-blocking UDP socket bound to host (IPv4/IPv6 literal, '' = any) and port, for startReading. */
+  bindUdp(host: string, port: number, rcvbuf: number, reuseport: boolean): number;
+  /** The bound port of an inet socket made by bindUdp. */
+  localPort(fd: number): number;
   /** Take over an inherited AF_UNIX/SOCK_DGRAM fd (e.g. passed to a cluster worker through stdio). */
   adopt(fd: number): number;
   /** open(O_CREAT) + flock(LOCK_EX|LOCK_NB); throws code EAGAIN while another open file holds it. */

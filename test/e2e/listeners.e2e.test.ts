@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import { UnixgramClient } from '../../src/ingest/unixgram.js';
 import { type FakeDatadog, startFakeDatadog } from '../helpers/fake-datadog.js';
 import { makeTestPki, type TestPki } from '../helpers/tls-certs.js';
-import { startVeneur } from '../helpers/veneur-process.js';
+import { sendUdpLines, startVeneur } from '../helpers/veneur-process.js';
 
 const indent = (pem: string): string =>
   pem
@@ -93,6 +93,9 @@ describe('statsd listeners end to end', { timeout: 90_000 }, () => {
         const client = new UnixgramClient(path);
         for (let i = 0; i < 20; i++) await client.send(Buffer.from('ug.c:1|c\nug.h:5|h'));
         await client.send(Buffer.from(`ug.long:1|c|#${'x'.repeat(200)}`));
+        // the UDP listener (native recvmmsg reader when single-process) drops over-long datagrams too
+        await sendUdpLines(v.statsd[0].port, [`udp.long:1|c|#${'y'.repeat(5000)}`], 10_000);
+        await sendUdpLines(v.statsd[0].port, ['udp.ok:1|c']);
         client.close();
         await new Promise((r) => setTimeout(r, 300));
       } finally {
@@ -101,7 +104,9 @@ describe('statsd listeners end to end', { timeout: 90_000 }, () => {
       }
       assert.equal(total(f4, 'ug.c'), 20, `readers ${readers}`);
       assert.equal(total(f4, 'ug.h.count'), 20);
-      assert.equal(total(f4, 'veneur.packet.error_total', 'reason:toolong'), 1);
+      assert.equal(total(f4, 'veneur.packet.error_total', 'reason:toolong'), 2);
+      assert.equal(total(f4, 'udp.ok'), 1);
+      assert.equal(total(f4, 'udp.long'), 0);
       assert.equal(total(f4, 'veneur.listen.received_per_protocol_total', 'protocol:dogstatsd-unix'), 21);
       assert.equal(existsSync(path), false, 'socket file removed at stop');
     }

@@ -11,11 +11,10 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inflateSync } from 'node:zlib';
 import { Aggregator } from '../dist/aggregate/aggregator.js';
+import { startIntake } from './intake.mjs';
 
 const total = Number(process.argv[2] ?? 10_000_000);
 const rate = Number(process.argv[3] ?? 150_000);
@@ -68,30 +67,12 @@ console.log(
 );
 
 // ---- intake + server
-const state = { processed: 0, errors: 0 };
-const intake = createServer((req, res) => {
-  const chunks = [];
-  req.on('data', (c) => chunks.push(c));
-  req.on('end', () => {
-    try {
-      let body = Buffer.concat(chunks);
-      if (req.headers['content-encoding'] === 'deflate') body = inflateSync(body);
-      if (req.url.startsWith('/api/v1/series')) {
-        for (const s of JSON.parse(body).series) {
-          const v = s.points[0][1] * (s.interval ?? 1);
-          if (s.metric === 'veneur.worker.metrics_processed_total') state.processed += v;
-          if (s.metric === 'veneur.packet.error_total') state.errors += v;
-        }
-      }
-    } catch {}
-    res.writeHead(202).end();
-  });
-});
-await new Promise((r) => intake.listen(0, '127.0.0.1', r));
+const intake = await startIntake();
+const state = intake.state;
 const cfg = join(dir, 'fuzz.yaml');
 writeFileSync(
   cfg,
-  `statsd_listen_addresses: [udp://127.0.0.1:0]\ninterval: 1s\nread_buffer_size_bytes: 4194304\nmetric_sinks: [{kind: datadog, name: dd, config: {api_key: k, api_hostname: "http://127.0.0.1:${intake.address().port}"}}]\n`,
+  `statsd_listen_addresses: [udp://127.0.0.1:0]\ninterval: 1s\nread_buffer_size_bytes: 4194304\nmetric_sinks: [{kind: datadog, name: dd, config: {api_key: k, api_hostname: "http://127.0.0.1:${intake.port}"}}]\n`,
 );
 const bin = join(here, '../dist/main/veneur.js');
 const flags = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0])[1].trim().split(/\s+/);
@@ -139,7 +120,7 @@ stopping = true;
 child.kill('SIGTERM');
 await new Promise((r) => child.on('exit', r));
 await new Promise((r) => setTimeout(r, 300));
-intake.close();
+await intake.close();
 const kernelDrops = drops() - drops0;
 const want = { processed: perPass.processed * passes, errors: perPass.errors * passes };
 console.log(

@@ -16,11 +16,10 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inflateSync } from 'node:zlib';
+import { startIntake } from './intake.mjs';
 import { datagrams, everySeriesOnce } from './workload.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -105,32 +104,6 @@ function buildGenerator() {
   const bin = join(outDir, 'udpgen');
   if (!existsSync(bin)) execFileSync('cc', ['-O2', '-o', bin, join(here, 'udpgen.c')]);
   return bin;
-}
-
-/** A minimal local intake: sums veneur.worker.metrics_processed_total (rate × interval). */
-async function startIntake() {
-  const state = { processed: 0, errors: 0, bodies: 0 };
-  const server = createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      try {
-        let body = Buffer.concat(chunks);
-        if (req.headers['content-encoding'] === 'deflate') body = inflateSync(body);
-        if (req.url.startsWith('/api/v1/series')) {
-          state.bodies++;
-          for (const s of JSON.parse(body).series) {
-            const v = s.points[0][1] * (s.interval ?? 1);
-            if (s.metric === 'veneur.worker.metrics_processed_total') state.processed += v;
-            if (s.metric === 'veneur.packet.error_total') state.errors += v;
-          }
-        }
-      } catch {}
-      res.writeHead(202).end();
-    });
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { state, port: server.address().port, close: () => new Promise((r) => server.close(r)) };
 }
 
 async function startServer(intakePort, extra = '') {

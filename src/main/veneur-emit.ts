@@ -13,7 +13,7 @@
 import { runCommand } from '../emit/command.js';
 import { EMIT_FLAGS, EmitOptionError, type EmitPlan, planEmit, timingLine } from '../emit/options.js';
 import { sendLines } from '../emit/transport.js';
-import { FlagError, parseFlags, usage } from '../util/flags.js';
+import { parseCliFlags } from '../util/flags.js';
 
 const PROGRAM = 'veneur-emit';
 
@@ -22,17 +22,8 @@ const errorLine = (message: string): void => {
 };
 
 async function main(argv: string[]): Promise<number> {
-  let flags: ReturnType<typeof parseFlags<typeof EMIT_FLAGS>>;
-  try {
-    flags = parseFlags(EMIT_FLAGS, argv);
-  } catch (err) {
-    if (err instanceof FlagError && err.help) {
-      process.stderr.write(usage(PROGRAM, EMIT_FLAGS));
-      return 0;
-    }
-    process.stderr.write(`${(err as Error).message}\n${usage(PROGRAM, EMIT_FLAGS)}`);
-    return 2;
-  }
+  const flags = parseCliFlags(PROGRAM, EMIT_FLAGS, argv);
+  if (typeof flags === 'number') return flags;
 
   let plan: EmitPlan;
   try {

@@ -2,7 +2,7 @@
 import { type Logger, pino } from 'pino';
 import { buildProxy } from '../proxy/build.js';
 import { loadProxyConfig, type ProxyConfig } from '../proxy/config.js';
-import { FlagError, parseFlags, usage } from '../util/flags.js';
+import { parseCliFlags, usage } from '../util/flags.js';
 import { buildInfo } from './build-info.js';
 /**
  * `veneur-proxy` (reference §4.1, §9.3): flags `-f <config>` (required), `-strict`
@@ -29,17 +29,8 @@ function createLogger(debug: boolean): Logger {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let flags: ReturnType<typeof parseFlags<typeof FLAGS>>;
-  try {
-    flags = parseFlags(FLAGS, argv);
-  } catch (err) {
-    if (err instanceof FlagError && err.help) {
-      process.stderr.write(usage('veneur-proxy', FLAGS));
-      return 0;
-    }
-    process.stderr.write(`${(err as Error).message}\n${usage('veneur-proxy', FLAGS)}`);
-    return 2;
-  }
+  const flags = parseCliFlags('veneur-proxy', FLAGS, argv);
+  if (typeof flags === 'number') return flags;
   const file = flags.values.f;
   if (file === '') {
     process.stderr.write(`veneur-proxy: -f <config file> is required\n${usage('veneur-proxy', FLAGS)}`);

@@ -17,7 +17,7 @@ import { runIngestWorker } from '../app/cluster.js';
 import { DEFAULT_CONFIG_YAML } from '../config/default.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../telemetry/logger.js';
-import { FlagError, parseFlags, usage } from '../util/flags.js';
+import { parseCliFlags } from '../util/flags.js';
 import { buildInfo } from './build-info.js';
 import { runUntilStopped } from './run.js';
 
@@ -42,17 +42,8 @@ const FLAGS = {
 } as const;
 
 async function main(argv: string[]): Promise<number> {
-  let flags: ReturnType<typeof parseFlags<typeof FLAGS>>;
-  try {
-    flags = parseFlags(FLAGS, argv);
-  } catch (err) {
-    if (err instanceof FlagError && err.help) {
-      process.stderr.write(usage('veneur', FLAGS));
-      return 0;
-    }
-    process.stderr.write(`${(err as Error).message}\n${usage('veneur', FLAGS)}`);
-    return 2;
-  }
+  const flags = parseCliFlags('veneur', FLAGS, argv);
+  if (typeof flags === 'number') return flags;
   const info = buildInfo();
   if (flags.values.version) {
     process.stdout.write(`${info.version}\n`);

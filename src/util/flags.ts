@@ -101,3 +101,25 @@ export function usage(program: string, specs: Record<string, FlagSpec>): string 
   }
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * Parse a CLI's flags as Go's flag package does on error: `-h` prints usage to
+ * stderr (exit 0), a bad flag prints the error and usage (exit 2). Returns the
+ * parsed flags, or the exit code.
+ */
+export function parseCliFlags<S extends Record<string, FlagSpec>>(
+  program: string,
+  specs: S,
+  argv: readonly string[],
+): ParsedFlags<S> | number {
+  try {
+    return parseFlags(specs, argv);
+  } catch (err) {
+    if (err instanceof FlagError && err.help) {
+      process.stderr.write(usage(program, specs));
+      return 0;
+    }
+    process.stderr.write(`${(err as Error).message}\n${usage(program, specs)}`);
+    return 2;
+  }
+}

@@ -280,6 +280,33 @@ static napi_value make_undefined(napi_env env) {
 
 /* ---------- sockets ---------- */
 
+/* Shared tail of bind()/bindUdp(): SO_RCVBUF when > 0, bind, track. Closes fd and
+ * throws on failure; returns the fd as a JS number. */
+static napi_value finish_bind(napi_env env, addon_state *st, int fd, int64_t rcvbuf,
+                              const struct sockaddr *addr, socklen_t alen, const char *what) {
+  if (rcvbuf > 0) {
+    int n = (int)rcvbuf;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n) != 0) {
+      int err = errno;
+      close(fd);
+      throw_errno(env, err, "setsockopt", what);
+      return NULL;
+    }
+  }
+  if (bind(fd, addr, alen) != 0) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, err, "bind", what);
+    return NULL;
+  }
+  if (track_fd(st, fd) != 0) {
+    close(fd);
+    throw_errno(env, ENOMEM, "bind", what);
+    return NULL;
+  }
+  return make_int(env, fd);
+}
+
 static napi_value js_bind(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -301,27 +328,7 @@ static napi_value js_bind(napi_env env, napi_callback_info info) {
     throw_errno(env, errno, "socket", NULL);
     return NULL;
   }
-  if (rcvbuf > 0) {
-    int n = (int)rcvbuf;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n) != 0) {
-      int err = errno;
-      close(fd);
-      throw_errno(env, err, "setsockopt", text);
-      return NULL;
-    }
-  }
-  if (bind(fd, (struct sockaddr *)&addr, alen) != 0) {
-    int err = errno;
-    close(fd);
-    throw_errno(env, err, "bind", text);
-    return NULL;
-  }
-  if (track_fd(st, fd) != 0) {
-    close(fd);
-    throw_errno(env, ENOMEM, "bind", text);
-    return NULL;
-  }
-  return make_int(env, fd);
+  return finish_bind(env, st, fd, rcvbuf, (struct sockaddr *)&addr, alen, text);
 }
 
 /* bindUdp(host, port, rcvbuf, reuseport) -> fd: a non-blocking UDP socket for the
@@ -389,27 +396,7 @@ static napi_value js_bind_udp(napi_env env, napi_callback_info info) {
     throw_errno(env, err, "setsockopt", "SO_REUSEPORT");
     return NULL;
   }
-  if (rcvbuf > 0) {
-    int n = (int)rcvbuf;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n) != 0) {
-      int err = errno;
-      close(fd);
-      throw_errno(env, err, "setsockopt", "SO_RCVBUF");
-      return NULL;
-    }
-  }
-  if (bind(fd, (struct sockaddr *)&ss, alen) != 0) {
-    int err = errno;
-    close(fd);
-    throw_errno(env, err, "bind", host);
-    return NULL;
-  }
-  if (track_fd(st, fd) != 0) {
-    close(fd);
-    throw_errno(env, ENOMEM, "bindUdp", host);
-    return NULL;
-  }
-  return make_int(env, fd);
+  return finish_bind(env, st, fd, rcvbuf, (struct sockaddr *)&ss, alen, host);
 }
 
 /* localPort(fd) -> the bound port of an owned inet socket */

@@ -3,7 +3,7 @@
  * Flush of 1M series (all types) through the real Flusher and a datadog sink
  * posting to a local intake, in-process: flush duration, longest event-loop
  * block (perf_hooks.monitorEventLoopDelay), RSS. `npm run build` first.
- *   node bench/flush-1m.mjs [series=1000000]
+ *   node bench/flush-1m.mjs [series=1000000] [sink=datadog|blackhole]
  */
 import { createServer } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -11,12 +11,14 @@ import { pino } from 'pino';
 import { Aggregator } from '../dist/aggregate/aggregator.js';
 import { Flusher } from '../dist/flush/flusher.js';
 import { makePolicy } from '../dist/flush/policy.js';
+import { BlackholeMetricSink } from '../dist/sinks/blackhole/index.js';
 import { datadogSinkDefinition } from '../dist/sinks/datadog/index.js';
 import { wrapMetricSink } from '../dist/sinks/helper/wrap.js';
 import { InternalTelemetry } from '../dist/telemetry/internal.js';
 import { everySeriesOnce } from './workload.mjs';
 
 const series = Number(process.argv[2] ?? 1_000_000);
+const sinkKind = process.argv[3] ?? 'datadog';
 const intake = createServer((req, res) => {
   req.resume();
   req.on('end', () => res.writeHead(202).end());
@@ -29,8 +31,9 @@ const cfg = datadogSinkDefinition.parseConfig(
   { api_key: 'k', api_hostname: `http://127.0.0.1:${intake.address().port}` },
   { path: 'x', envPrefix: '', env: {}, strict: false },
 );
+const sinkCtx = { name: sinkKind, hostname: 'h', intervalSeconds: 10, logger, telemetry };
 const sink = wrapMetricSink(
-  datadogSinkDefinition.create(cfg, { name: 'dd', hostname: 'h', intervalSeconds: 10, logger, telemetry }),
+  sinkKind === 'blackhole' ? new BlackholeMetricSink(sinkCtx) : datadogSinkDefinition.create(cfg, sinkCtx),
   {
     telemetry,
     logger,
@@ -54,6 +57,7 @@ console.log(
 for (let round = 0; round < 2; round++) {
   // second round: same series again (recycled objects)
   if (round === 1) for (const d of everySeriesOnce({ series })) agg.ingestPacket(Buffer.from(d));
+  if (process.env.FLUSH_MARKERS) console.log(`-- flush ${round + 1} start`);
   const h = monitorEventLoopDelay({ resolution: 5 });
   h.enable();
   t = performance.now();

@@ -1,27 +1,25 @@
 /**
  * The interval clock and the flush sequence (reference §2.8): every interval,
- * swap the aggregator (O(1)), expand the snapshot into InterMetrics (in slices
- * that yield), freeze the batch and hand it to every sink in parallel, each
- * bounded by the flush deadline (tick + interval). A slow or failing sink never
- * delays another: the targets are wrapped and never reject.
+ * swap the aggregator (O(1)), then expand the snapshot into InterMetrics in
+ * slices that yield, streaming each slice's records to every sink as a frozen
+ * chunk (model/batch.ts), each sink bounded by the flush deadline (tick +
+ * interval). A slow or failing sink never delays another: the targets are
+ * wrapped and never reject, and the generator never waits for them.
  */
 import type { Logger } from 'pino';
 import type { Aggregator } from '../aggregate/aggregator.js';
 import type { AnySeries } from '../aggregate/series.js';
+import { type MetricBatch, MetricFanout } from '../model/batch.js';
 import type { Component } from '../model/component.js';
-import { type DogStatsdEvent, type InterMetric, METRIC_TYPE_NAMES } from '../model/metric.js';
+import { type DogStatsdEvent, METRIC_TYPE_NAMES } from '../model/metric.js';
 import type { Telemetry } from '../telemetry/types.js';
-import { generate } from './generate.js';
+import { generateChunks } from './generate.js';
 import type { FlushPolicy } from './policy.js';
 
 /** A wrapped sink as the flusher sees it: never rejects. */
 export interface FlushTarget {
   readonly name: string;
-  flush(
-    metrics: readonly InterMetric[],
-    events: readonly DogStatsdEvent[],
-    deadlineMs: number,
-  ): Promise<unknown>;
+  flush(metrics: MetricBatch, events: readonly DogStatsdEvent[], deadlineMs: number): Promise<unknown>;
 }
 
 export interface FlusherOptions {
@@ -111,16 +109,25 @@ export class Flusher implements Component {
     if (this.#o.collect) await this.#o.collect();
     const snapshot = aggregator.swap();
     const timestamp = Math.floor(started / 1000);
-    const generated = await generate(snapshot.series.values(), policy, timestamp);
     const deadline = Math.max(tick + intervalMs, started + 1000);
+    const events = Object.freeze([...snapshot.events]);
+    // every sink starts now and consumes the records as they are generated
+    const fanout = new MetricFanout();
+    const sinking = targets.map((t) => t.flush(fanout.reader(), events, deadline));
+    let generated: Awaited<ReturnType<typeof generateChunks>>;
+    try {
+      generated = await generateChunks(snapshot.series.values(), policy, timestamp, (chunk) =>
+        fanout.push(chunk),
+      );
+    } finally {
+      fanout.end();
+    }
     // mergeable state for the global tier: encoded when forward() is called, sent in parallel with the sinks
     let forwarding: Promise<void> = Promise.resolve();
     if (generated.forward.length > 0) {
       if (this.#o.forward) forwarding = this.#o.forward(generated.forward, deadline);
       else telemetry.count('forward.error_total', generated.forward.length, ['cause:not_configured']);
     }
-    const metrics = Object.freeze(generated.metrics);
-    const events = Object.freeze([...snapshot.events]);
     if (generated.nonFinite > 0) telemetry.count('flush.non_finite_dropped_total', generated.nonFinite);
     generated.seriesByType.forEach((n, type) => {
       if (n > 0)
@@ -130,13 +137,13 @@ export class Flusher implements Component {
     telemetry.gauge('mem.rss_bytes', mem.rss);
     telemetry.gauge('mem.heap_used_bytes', mem.heapUsed);
     telemetry.gauge('flush.series', snapshot.series.size);
-    await Promise.all([forwarding, ...targets.map((t) => t.flush(metrics, events, deadline))]);
+    await Promise.all([forwarding, ...sinking]);
     // InterMetrics hold copies and the forwarded state is encoded: reuse the series next interval
     aggregator.recycle(snapshot);
     const took = this.#now() - started;
     telemetry.timing('flush.total_duration_ms', took);
     logger.debug(
-      { series: snapshot.series.size, metrics: metrics.length, events: events.length, ms: took },
+      { series: snapshot.series.size, metrics: fanout.produced, events: events.length, ms: took },
       'flushed',
     );
   }

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { SectionContext } from '../config/section.js';
+import type { MetricBatch } from '../model/batch.js';
 import type { Component } from '../model/component.js';
-import type { DogStatsdEvent, InterMetric } from '../model/metric.js';
+import type { DogStatsdEvent } from '../model/metric.js';
 import type { Telemetry } from '../telemetry/types.js';
 import { VeneurError } from '../util/errors.js';
 
@@ -40,12 +41,15 @@ export class SinkFlushError extends VeneurError {
 }
 
 /**
- * A metric sink. `flush` receives one frozen batch shared with every other sink
- * and must not mutate it. It should honour `signal` (aborted at the flush deadline).
- * Throwing reports the flush as failed; the wrapper contains it.
+ * A metric sink. `flush` receives the flush's records as a batch of frozen chunks
+ * shared with every other sink (model/batch.ts; read it with `chunksOf`) and must
+ * not mutate them. Consume chunks as they come: in production the batch is being
+ * generated while the sink reads it, and chunks it holds on to are kept alive.
+ * It should honour `signal` (aborted at the flush deadline). Throwing reports the
+ * flush as failed; the wrapper contains it.
  */
 export interface MetricSink extends Component {
-  flush(metrics: readonly InterMetric[], signal: AbortSignal): Promise<FlushResult>;
+  flush(metrics: MetricBatch, signal: AbortSignal): Promise<FlushResult>;
   /** Events collected during the interval (DogStatsD `_e`), handed over before `flush`. */
   flushEvents?(events: readonly DogStatsdEvent[], signal: AbortSignal): Promise<void>;
 }

@@ -10,6 +10,7 @@
  */
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { batchSize, chunksOf, type MetricBatch } from '../model/batch.js';
 import { type InterMetric, InterMetricType } from '../model/metric.js';
 import type { FlushResult, MetricSink } from '../sinks/types.js';
 import { parseHostPort } from '../util/address.js';
@@ -59,10 +60,16 @@ export class StatsAddressSink implements MetricSink {
     this.#socket.unref();
   }
 
-  async flush(metrics: readonly InterMetric[], _signal: AbortSignal): Promise<FlushResult> {
+  async flush(batch: MetricBatch, _signal: AbortSignal): Promise<FlushResult> {
     const socket = this.#socket;
-    if (socket === null) return { flushed: 0, skipped: metrics.length, dropped: 0 };
-    const own = metrics.filter((m) => m.name.startsWith('veneur.') && m.type !== InterMetricType.Status);
+    if (socket === null) return { flushed: 0, skipped: await batchSize(batch), dropped: 0 };
+    const own: InterMetric[] = [];
+    let total = 0;
+    for await (const chunk of chunksOf(batch)) {
+      total += chunk.length;
+      for (const m of chunk)
+        if (m.name.startsWith('veneur.') && m.type !== InterMetricType.Status) own.push(m);
+    }
     const packets = packLines(own.map(statsdLine));
     await Promise.all(
       packets.map(
@@ -72,7 +79,7 @@ export class StatsAddressSink implements MetricSink {
           ),
       ),
     );
-    return { flushed: own.length, skipped: metrics.length - own.length, dropped: 0 };
+    return { flushed: own.length, skipped: total - own.length, dropped: 0 };
   }
 
   async stop(): Promise<void> {

@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { parseSection, type SectionContext } from '../../config/section.js';
-import type { DogStatsdEvent, InterMetric } from '../../model/metric.js';
+import { chunksOf, type MetricBatch } from '../../model/batch.js';
+import type { DogStatsdEvent } from '../../model/metric.js';
 import type { FlushResult, MetricSink, MetricSinkDefinition, SinkContext } from '../types.js';
 
 const blackholeConfigSchema = z.object({});
@@ -22,8 +23,10 @@ export class BlackholeMetricSink implements MetricSink {
   async start(): Promise<void> {}
   async stop(_deadline: number): Promise<void> {}
 
-  async flush(metrics: readonly InterMetric[], _signal: AbortSignal): Promise<FlushResult> {
-    return { flushed: metrics.length, skipped: 0, dropped: 0 };
+  async flush(metrics: MetricBatch, _signal: AbortSignal): Promise<FlushResult> {
+    let flushed = 0;
+    for await (const chunk of chunksOf(metrics)) flushed += chunk.length;
+    return { flushed, skipped: 0, dropped: 0 };
   }
 
   async flushEvents(_events: readonly DogStatsdEvent[], _signal: AbortSignal): Promise<void> {}

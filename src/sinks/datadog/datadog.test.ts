@@ -11,6 +11,7 @@ import {
   testSinkContext,
 } from '../../../test/helpers/sink-context.js';
 import type { SectionContext } from '../../config/section.js';
+import { MetricFanout } from '../../model/batch.js';
 import { ConfigError } from '../../util/errors.js';
 import { wrapMetricSink } from '../helper/wrap.js';
 import { SinkFlushError } from '../types.js';
@@ -303,7 +304,7 @@ describe('datadog sink against a strict fake intake', () => {
     assert.equal(fake.requestsTo('/api/v1/check_run').length, 0);
   });
 
-  it('splits bodies evenly: flush_max_per_body 2 with 5 metrics -> 3 bodies', async () => {
+  it('splits bodies at flush_max_per_body as records stream in: max 2 with 5 metrics -> 2, 2, 1', async () => {
     make({ flush_max_per_body: 2 });
     const metrics = [1, 2, 3, 4, 5].map((i) => gauge(`m${i}`, i, [], TS));
     const res = await sink.flush(metrics, never);
@@ -313,6 +314,25 @@ describe('datadog sink against a strict fake intake', () => {
       .map((r) => (JSON.parse(r.text) as { series: unknown[] }).series.length);
     assert.deepEqual(bodies.sort(), [1, 2, 2]);
     assert.deepEqual(fake.series.map((s) => s.metric).sort(), ['m1', 'm2', 'm3', 'm4', 'm5']);
+  });
+
+  it('fills bodies across the chunks of a streamed flush (max 4, 5 chunks of 2 -> 4, 4, 2)', async () => {
+    make({ flush_max_per_body: 4 });
+    const fanout = new MetricFanout();
+    const reader = fanout.reader();
+    const done = sink.flush(reader, never);
+    for (let c = 0; c < 5; c++) {
+      fanout.push([gauge(`m${2 * c}`, c, [], TS), gauge(`m${2 * c + 1}`, c, [], TS)]);
+      await new Promise((r) => setImmediate(r));
+    }
+    fanout.end();
+    const res = await done;
+    assert.deepEqual(res, { flushed: 10, skipped: 0, dropped: 0 });
+    const bodies = fake
+      .requestsTo('/api/v1/series')
+      .map((r) => (JSON.parse(r.text) as { series: unknown[] }).series.length);
+    assert.deepEqual(bodies.sort(), [2, 4, 4]);
+    assert.equal(new Set(fake.series.map((s) => s.metric)).size, 10);
   });
 
   it('retries a 500 and then succeeds', async () => {

@@ -26,22 +26,6 @@ export interface FinalizeOptions {
   readonly excludedTags: readonly string[];
 }
 
-export interface Finalized {
-  /**
-   * Indices (into the flushed batch) of the records that become series. Their JSON
-   * is rendered per body, when the body is posted (renderSeriesBodyFor): at 1M
-   * series, rendering every entry up front held millions of strings at once and
-   * GC took half the flush (BENCHMARKS.md, "Flush of 1M series").
-   */
-  readonly seriesIdx: number[];
-  /** One rendered DDServiceCheck per entry. */
-  readonly checks: string[];
-  /** Dropped on purpose by configuration (`metric_name_prefix_drops`). */
-  skipped: number;
-  /** Not representable: NaN/±Inf values (Go's encoder would fail the whole body), unknown types. */
-  dropped: number;
-}
-
 const NO_EXCLUSIONS: readonly string[] = [];
 
 function hasPrefixIn(s: string, prefixes: readonly string[]): boolean {
@@ -63,20 +47,21 @@ interface TagParts {
   tagsField: string;
 }
 
-function tagParts(m: InterMetric, opts: FinalizeOptions): TagParts {
-  let perMetric = NO_EXCLUSIONS;
+/** The tag-exclusion prefixes that apply to a metric name (first matching rule). */
+function exclusionsFor(name: string, opts: FinalizeOptions): readonly string[] {
   for (const rule of opts.excludeTagsPrefixByPrefixMetric) {
-    if (m.name.startsWith(rule.metricPrefix)) {
-      perMetric = rule.tags;
-      break;
-    }
+    if (name.startsWith(rule.metricPrefix)) return rule.tags;
   }
+  return NO_EXCLUSIONS;
+}
+
+function tagParts(tags: readonly string[], perMetric: readonly string[], opts: FinalizeOptions): TagParts {
   const global = opts.excludedTags;
   let host = '';
   let device = '';
   let tagsJson = '';
   let tagCount = 0;
-  for (const tag of m.tags) {
+  for (const tag of tags) {
     if (global.length > 0 && hasPrefixIn(tag, global)) continue;
     if (perMetric.length > 0 && hasPrefixIn(tag, perMetric)) continue;
     if (tag.startsWith('host:')) host = tag.slice(5);
@@ -90,34 +75,6 @@ function tagParts(m: InterMetric, opts: FinalizeOptions): TagParts {
   return { host, device, tagsField: tagCount > 0 ? `,"tags":[${tagsJson}]` : '' };
 }
 
-/**
- * Datadog's view of each record (reference §5.1): drop names with a prefix in
- * `metric_name_prefix_drops`, exclude tags, turn `host:`/`device:` tags into fields
- * (checked after exclusion, last one wins), counters -> `rate` (value / interval),
- * gauges -> `gauge`, status -> service checks.
- */
-export function finalizeMetrics(metrics: readonly InterMetric[], opts: FinalizeOptions): Finalized {
-  const out: Finalized = { seriesIdx: [], checks: [], skipped: 0, dropped: 0 };
-  finalizeRange(metrics, 0, metrics.length, opts, out);
-  return out;
-}
-
-/** Records classified per slice before yielding to the event loop. */
-const FINALIZE_SLICE = 50_000;
-
-/** finalizeMetrics in slices that yield to the event loop (a 1M-series flush has 2M+ records). */
-export async function finalizeMetricsSliced(
-  metrics: readonly InterMetric[],
-  opts: FinalizeOptions,
-): Promise<Finalized> {
-  const out: Finalized = { seriesIdx: [], checks: [], skipped: 0, dropped: 0 };
-  for (let start = 0; start < metrics.length; start += FINALIZE_SLICE) {
-    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    finalizeRange(metrics, start, Math.min(metrics.length, start + FINALIZE_SLICE), opts, out);
-  }
-  return out;
-}
-
 /** Value Datadog gets for a series record, or NaN if it is not a series type. */
 function seriesValue(m: InterMetric, interval: number): number {
   if (m.type === InterMetricType.Counter) return m.value / interval;
@@ -125,64 +82,202 @@ function seriesValue(m: InterMetric, interval: number): number {
   return Number.NaN;
 }
 
-function finalizeRange(
-  metrics: readonly InterMetric[],
-  from: number,
-  to: number,
-  opts: FinalizeOptions,
-  out: Finalized,
-): void {
-  const interval = opts.intervalSeconds;
-  const drops = opts.metricNamePrefixDrops;
-  for (let i = from; i < to; i++) {
-    const m = metrics[i]!;
-    if (drops.length > 0 && hasPrefixIn(m.name, drops)) {
-      out.skipped++;
-      continue;
-    }
-    if (m.type === InterMetricType.Status) {
-      if (!Number.isFinite(m.value)) {
-        out.dropped++;
+/** Counts of what a flush's records became, besides the series posted. */
+export interface Finalized {
+  /** Records that became series entries. */
+  series: number;
+  /** One rendered DDServiceCheck per entry. */
+  readonly checks: string[];
+  /** Dropped on purpose by configuration (`metric_name_prefix_drops`). */
+  skipped: number;
+  /** Not representable: NaN/±Inf values (Go's encoder would fail the whole body), unknown types. */
+  dropped: number;
+}
+
+/**
+ * Body buffers are reused across bodies and flushes: at 1M series a flush renders
+ * ~300 MB of JSON, and allocating it as strings or fresh Buffers (old-space and
+ * external memory) forced a full mark of the 1 GB heap every couple of seconds
+ * (BENCHMARKS.md, "Flush of 1M series"). Entries are rendered as small strings that
+ * die young and copied straight into a pooled buffer.
+ */
+const BODY_BUFFER_BYTES = 4 << 20;
+const POOL_MAX = 8;
+const freeBodyBuffers: Buffer[] = [];
+
+function takeBodyBuffer(): Buffer {
+  return freeBodyBuffers.pop() ?? Buffer.allocUnsafe(BODY_BUFFER_BYTES);
+}
+
+function releaseBodyBuffer(buf: Buffer): void {
+  if (freeBodyBuffers.length < POOL_MAX) freeBodyBuffers.push(buf);
+}
+
+/** Text gathered before it is copied into the body buffer (keeps the copies few and the strings young). */
+const FLUSH_TEXT_CHARS = 16 * 1024;
+
+/**
+ * Datadog's view of a flush, record by record as chunks arrive (reference §5.1):
+ * drop names with a prefix in `metric_name_prefix_drops`, exclude tags, turn
+ * `host:`/`device:` tags into fields (checked after exclusion, last one wins),
+ * counters -> `rate` (value / interval), gauges -> `gauge`, status -> service
+ * checks. Series entries are rendered at once into `{"series":[...]}` bodies of at
+ * most `maxPerBody` entries, handed to `onBody` as UTF-8 bytes when full (and at
+ * `end`), with a `release` to call once the bytes are no longer needed.
+ *
+ * Go splits a flush into ceil(n / max) bodies of equal size; a stream's n is not
+ * known until it ends, so bodies here are full, full, ..., remainder
+ * (docs/compatibility.md). Up to `maxPerBody` entries both give one identical body.
+ */
+export class SeriesBodyWriter implements Finalized {
+  series = 0;
+  readonly checks: string[] = [];
+  skipped = 0;
+  dropped = 0;
+  readonly #opts: FinalizeOptions;
+  readonly #max: number;
+  readonly #onBody: (body: Buffer, entries: number, release: () => void) => void;
+  readonly #intervalField: string;
+  #text = '';
+  #lastTags: readonly string[] | null = null;
+  #lastRule: readonly string[] = NO_EXCLUSIONS;
+  #rateTail = '';
+  #gaugeTail = '';
+  #lastTs = Number.NaN;
+  #tsText = '';
+  #buf: Buffer | null = null;
+  #len = 0;
+  #entries = 0;
+
+  constructor(
+    opts: FinalizeOptions,
+    maxPerBody: number,
+    onBody: (body: Buffer, entries: number, release: () => void) => void,
+  ) {
+    this.#opts = opts;
+    // <= 0 (or NaN) means "no limit" (Go divides by it unchecked, §14.11)
+    this.#max = maxPerBody > 0 ? Math.floor(maxPerBody) || 1 : Number.POSITIVE_INFINITY;
+    this.#onBody = onBody;
+    const interval = opts.intervalSeconds;
+    // Go: Interval int32 `json:"interval,omitempty"` = int32(interval seconds).
+    this.#intervalField = Math.trunc(interval) !== 0 ? `,"interval":${goInt(interval)}` : '';
+  }
+
+  /** Classify and render one chunk of records. */
+  write(chunk: readonly InterMetric[]): void {
+    const opts = this.#opts;
+    const interval = opts.intervalSeconds;
+    const drops = opts.metricNamePrefixDrops;
+    for (let i = 0; i < chunk.length; i++) {
+      const m = chunk[i]!;
+      if (drops.length > 0 && hasPrefixIn(m.name, drops)) {
+        this.skipped++;
         continue;
       }
-      // The check's own `h:` (m.hostName) is ignored, as in Go (§14.6).
-      const t = tagParts(m, opts);
-      let check = `{"check":${goString(m.name)},"status":${goInt(m.value)},"host_name":${goString(t.host)}`;
-      if (Math.trunc(m.timestamp) !== 0) check += `,"timestamp":${goInt(m.timestamp)}`;
-      check += t.tagsField;
-      if (m.message !== '') check += `,"message":${goString(m.message)}`;
-      out.checks.push(`${check}}`);
-      continue;
+      if (m.type === InterMetricType.Status) {
+        if (!Number.isFinite(m.value)) {
+          this.dropped++;
+          continue;
+        }
+        // The check's own `h:` (m.hostName) is ignored, as in Go (§14.6).
+        const t = tagParts(m.tags, exclusionsFor(m.name, opts), opts);
+        let check = `{"check":${goString(m.name)},"status":${goInt(m.value)},"host_name":${goString(t.host)}`;
+        if (Math.trunc(m.timestamp) !== 0) check += `,"timestamp":${goInt(m.timestamp)}`;
+        check += t.tagsField;
+        if (m.message !== '') check += `,"message":${goString(m.message)}`;
+        this.checks.push(`${check}}`);
+        continue;
+      }
+      // unknown types and NaN/±Inf values (Go's encoder would fail the whole body)
+      const value = seriesValue(m, interval);
+      if (!Number.isFinite(value)) {
+        this.dropped++;
+        continue;
+      }
+      // everything after the point depends only on (tags, exclusion rule, type): the
+      // records of one histogram share it, so it is rendered once per series, not per record
+      const perMetric =
+        opts.excludeTagsPrefixByPrefixMetric.length > 0 ? exclusionsFor(m.name, opts) : NO_EXCLUSIONS;
+      if (m.tags !== this.#lastTags || perMetric !== this.#lastRule) {
+        const t = tagParts(m.tags, perMetric, opts);
+        let fields = '';
+        if (t.host !== '') fields += `,"host":${goString(t.host)}`;
+        if (t.device !== '') fields += `,"device_name":${goString(t.device)}`;
+        this.#rateTail = `${t.tagsField},"type":"rate"${fields}${this.#intervalField}}`;
+        this.#gaugeTail = `${t.tagsField},"type":"gauge"${fields}${this.#intervalField}}`;
+        this.#lastTags = m.tags;
+        this.#lastRule = perMetric;
+      }
+      if (m.timestamp !== this.#lastTs) {
+        this.#lastTs = m.timestamp;
+        this.#tsText = `,"points":[[${goFloat(m.timestamp)},`;
+      }
+      const tail = m.type === InterMetricType.Counter ? this.#rateTail : this.#gaugeTail;
+      const entry = `{"metric":${goString(m.name)}${this.#tsText}${goFloat(value)}]]${tail}`;
+      this.#text += this.#entries === 0 ? `{"series":[${entry}` : `,${entry}`;
+      this.series++;
+      if (++this.#entries === this.#max) this.#closeBody();
+      else if (this.#text.length >= FLUSH_TEXT_CHARS) this.#copyText();
     }
-    // unknown types and NaN/±Inf values (Go's encoder would fail the whole body)
-    if (!Number.isFinite(seriesValue(m, interval))) {
-      out.dropped++;
-      continue;
+    if (this.#text !== '') this.#copyText();
+  }
+
+  /** No more records: hand over the last, partly filled body. */
+  end(): void {
+    if (this.#entries > 0) this.#closeBody();
+  }
+
+  /** Move the gathered text into the body buffer (growing it if needed). */
+  #copyText(): void {
+    const text = this.#text;
+    this.#text = '';
+    let buf = this.#buf ?? takeBodyBuffer();
+    const worst = this.#len + text.length * 3;
+    if (worst > buf.length) {
+      let size = buf.length * 2;
+      while (size < worst) size *= 2;
+      const bigger = Buffer.allocUnsafe(size);
+      buf.copy(bigger, 0, 0, this.#len);
+      releaseBodyBuffer(buf);
+      buf = bigger;
     }
-    out.seriesIdx.push(i);
+    this.#len += buf.write(text, this.#len, 'utf8');
+    this.#buf = buf;
+  }
+
+  #closeBody(): void {
+    this.#text += ']}\n';
+    this.#copyText();
+    const buf = this.#buf!;
+    const body = buf.subarray(0, this.#len);
+    const entries = this.#entries;
+    this.#buf = null;
+    this.#len = 0;
+    this.#entries = 0;
+    let released = false;
+    this.#onBody(body, entries, () => {
+      if (released) return;
+      released = true;
+      // a grown buffer goes back too: the next big flush needs it again
+      releaseBodyBuffer(buf);
+    });
   }
 }
 
-/** `{"series":[...]}` body for POST /api/v1/series, for the records at `idx`. */
-export function renderSeriesBodyFor(
+/** Everything at once (tests, tools): the bodies as text, and what the records became. */
+export function renderSeriesBodies(
   metrics: readonly InterMetric[],
-  idx: readonly number[],
   opts: FinalizeOptions,
-): string {
-  const interval = opts.intervalSeconds;
-  // Go: Interval int32 `json:"interval,omitempty"` = int32(interval seconds).
-  const intervalField = Math.trunc(interval) !== 0 ? `,"interval":${goInt(interval)}` : '';
-  let body = '{"series":[';
-  for (let k = 0; k < idx.length; k++) {
-    const m = metrics[idx[k]!]!;
-    const t = tagParts(m, opts);
-    const type = m.type === InterMetricType.Counter ? 'rate' : 'gauge';
-    let entry = `{"metric":${goString(m.name)},"points":[[${goFloat(m.timestamp)},${goFloat(seriesValue(m, interval))}]]${t.tagsField},"type":"${type}"`;
-    if (t.host !== '') entry += `,"host":${goString(t.host)}`;
-    if (t.device !== '') entry += `,"device_name":${goString(t.device)}`;
-    body += k === 0 ? `${entry}${intervalField}}` : `,${entry}${intervalField}}`;
-  }
-  return `${body}]}\n`;
+  maxPerBody = 0,
+): { bodies: string[]; finalized: Finalized } {
+  const bodies: string[] = [];
+  const w = new SeriesBodyWriter(opts, maxPerBody, (b, _n, release) => {
+    bodies.push(b.toString('utf8'));
+    release();
+  });
+  w.write(metrics);
+  w.end();
+  return { bodies, finalized: w };
 }
 
 /** JSON array body for POST /api/v1/check_run (sent uncompressed). */

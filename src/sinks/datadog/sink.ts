@@ -9,9 +9,9 @@
  * NaN/±Inf points are dropped and counted instead of failing the whole body; checks
  * and series go out concurrently; an empty flush sends nothing.
  */
-import type { DogStatsdEvent, InterMetric } from '../../model/metric.js';
-import { HttpClient, type HttpClientOptions } from '../helper/http.js';
-import { chunkEvenly } from '../helper/split.js';
+import { chunksOf, type MetricBatch } from '../../model/batch.js';
+import type { DogStatsdEvent } from '../../model/metric.js';
+import { deflateZlib, HttpClient, type HttpClientOptions } from '../helper/http.js';
 import {
   type FlushResult,
   type MetricSink,
@@ -20,15 +20,9 @@ import {
   SinkFlushError,
 } from '../types.js';
 import { type DatadogConfig, parseDatadogConfig } from './config.js';
-import {
-  finalizeMetricsSliced,
-  renderChecksBody,
-  renderEvent,
-  renderEventsBody,
-  renderSeriesBodyFor,
-} from './render.js';
+import { renderChecksBody, renderEvent, renderEventsBody, SeriesBodyWriter } from './render.js';
 
-/** Series bodies rendered and posted at the same time (Go: all of them). */
+/** Series bodies posted at the same time (Go: all of them). */
 const MAX_PARALLEL_BODIES = 8;
 
 /** Runs at most `n` async tasks at once, in submission order. */
@@ -39,8 +33,6 @@ class Limiter {
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#active >= this.n) await new Promise<void>((resolve) => this.#queue.push(resolve));
     this.#active++;
-    // each task renders a body synchronously: one per event-loop turn, never several in a row
-    await new Promise<void>((resolve) => setImmediate(resolve));
     try {
       return await task();
     } finally {
@@ -79,7 +71,7 @@ export class DatadogMetricSink implements MetricSink {
     await this.#http.close(deadline);
   }
 
-  async flush(metrics: readonly InterMetric[], signal: AbortSignal): Promise<FlushResult> {
+  async flush(batch: MetricBatch, signal: AbortSignal): Promise<FlushResult> {
     const cfg = this.#config;
     const opts = {
       hostname: this.#ctx.hostname,
@@ -88,15 +80,34 @@ export class DatadogMetricSink implements MetricSink {
       excludeTagsPrefixByPrefixMetric: cfg.excludeTagsPrefixByPrefixMetric,
       excludedTags: cfg.excludedTags,
     };
-    const { seriesIdx, checks, skipped, dropped } = await finalizeMetricsSliced(metrics, opts);
+    const posts: { count: number; what: string; run: Promise<unknown> }[] = [];
+    // Bodies are rendered as the records arrive and compressed at once on the thread
+    // pool, so only compressed bytes wait for one of the MAX_PARALLEL_BODIES posts.
+    const limit = new Limiter(MAX_PARALLEL_BODIES);
+    const writer = new SeriesBodyWriter(opts, cfg.flushMaxPerBody, (body, entries, release) => {
+      const deflated = deflateZlib(body);
+      // the pooled body buffer is reused once it is compressed; errors are the post's to report
+      deflated.then(release, release);
+      posts.push({
+        count: entries,
+        what: 'series',
+        run: limit.run(() =>
+          this.#http.postJson({ url: this.#seriesUrl, action: 'flush', deflated, signal }),
+        ),
+      });
+    });
+    for await (const chunk of chunksOf(batch)) {
+      if (signal.aborted) break;
+      writer.write(chunk);
+    }
+    writer.end();
+    const { checks, skipped, dropped } = writer;
     if (dropped > 0) {
       this.#ctx.logger.debug(
         { sink: this.name, dropped },
         'dropped Datadog points that JSON cannot carry (NaN/Inf)',
       );
     }
-
-    const posts: { count: number; what: string; run: Promise<unknown> }[] = [];
     if (checks.length > 0) {
       posts.push({
         count: checks.length,
@@ -108,26 +119,6 @@ export class DatadogMetricSink implements MetricSink {
           render: () => renderChecksBody(checks),
           signal,
         }),
-      });
-    }
-    // Go posts every body at once; with hundreds of bodies (1M series) rendering them all
-    // up front blocks the event loop and holds every body in memory, so at most
-    // MAX_PARALLEL_BODIES are rendered and in flight at a time
-    const limit = new Limiter(MAX_PARALLEL_BODIES);
-    for (const chunk of chunkEvenly(seriesIdx, cfg.flushMaxPerBody)) {
-      posts.push({
-        count: chunk.length,
-        what: 'series',
-        run: limit.run(() =>
-          this.#http.postJson({
-            url: this.#seriesUrl,
-            action: 'flush',
-            compress: true,
-            // rendered only now, a few bodies at a time (see Finalized.seriesIdx)
-            render: () => renderSeriesBodyFor(metrics, chunk, opts),
-            signal,
-          }),
-        ),
       });
     }
 
@@ -157,7 +148,7 @@ export class DatadogMetricSink implements MetricSink {
       );
     }
     this.#ctx.logger.debug(
-      { sink: this.name, series: seriesIdx.length, checks: checks.length, bodies: posts.length },
+      { sink: this.name, series: writer.series, checks: checks.length, bodies: posts.length },
       'completed flush to Datadog',
     );
     return result;

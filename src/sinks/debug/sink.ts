@@ -16,6 +16,7 @@
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
 import { parseSection, type SectionContext } from '../../config/section.js';
+import { collect, type MetricBatch } from '../../model/batch.js';
 import { type DogStatsdEvent, type InterMetric, InterMetricType } from '../../model/metric.js';
 import { goFloat } from '../helper/json.js';
 import type { FlushResult, MetricSink, MetricSinkDefinition, SinkContext } from '../types.js';
@@ -140,7 +141,8 @@ export class DebugMetricSink implements MetricSink {
     this.#pendingEvents.push(...events);
   }
 
-  async flush(metrics: readonly InterMetric[], signal: AbortSignal): Promise<FlushResult> {
+  async flush(batch: MetricBatch, signal: AbortSignal): Promise<FlushResult> {
+    const metrics = await collect(batch);
     const events = this.#pendingEvents;
     this.#pendingEvents = [];
     this.#ctx.logger.debug(

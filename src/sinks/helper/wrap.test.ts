@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { captureLogger, dogEvent, gauge, interMetric } from '../../../test/helpers/sink-context.js';
+import { chunksOf, type MetricBatch } from '../../model/batch.js';
 import type { DogStatsdEvent, InterMetric } from '../../model/metric.js';
 import { RecordingTelemetry } from '../../telemetry/types.js';
 import { type FlushResult, type MetricSink, SinkFlushError } from '../types.js';
@@ -8,13 +9,28 @@ import { flushAllSinks, wrapMetricSink } from './wrap.js';
 
 type FlushFn = (metrics: readonly InterMetric[], signal: AbortSignal) => Promise<FlushResult>;
 
-function fakeSink(name: string, flush: FlushFn, flushEvents?: MetricSink['flushEvents']): MetricSink {
+/** The batch as one array; a batch that arrives as one chunk is that chunk itself (no copy). */
+async function gather(batch: MetricBatch): Promise<readonly InterMetric[]> {
+  const chunks: (readonly InterMetric[])[] = [];
+  for await (const c of chunksOf(batch)) chunks.push(c);
+  return chunks.length === 1 ? chunks[0]! : chunks.flat();
+}
+
+/** `raw`: hand `flush` the sink's arguments untouched (e.g. to throw synchronously). */
+function fakeSink(
+  name: string,
+  flush: FlushFn,
+  flushEvents?: MetricSink['flushEvents'],
+  raw = false,
+): MetricSink {
   const sink: MetricSink = {
     kind: 'fake',
     name,
     start: async () => {},
     stop: async () => {},
-    flush,
+    flush: raw
+      ? (flush as unknown as MetricSink['flush'])
+      : async (b, signal) => flush(await gather(b), signal),
   };
   if (flushEvents) sink.flushEvents = flushEvents;
   return sink;
@@ -87,7 +103,7 @@ describe('wrapMetricSink', () => {
       },
     ];
     for (const t of throwers) {
-      const { wrapped, telemetry, lines } = setup(fakeSink('bad', t));
+      const { wrapped, telemetry, lines } = setup(fakeSink('bad', t, undefined, true));
       const out = await wrapped.flush(batch, [], far());
       assert.equal(out.status, 'error');
       assert.equal(out.dropped, 3);

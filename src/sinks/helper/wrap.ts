@@ -21,6 +21,13 @@
  *   sink.flush_error_total{sink,sink_kind,cause: timeout|error|events}
  */
 import type { Logger } from 'pino';
+import {
+  batchSize,
+  chunksOf,
+  isMetricStream,
+  type MetricBatch,
+  type MetricStream,
+} from '../../model/batch.js';
 import type { Component } from '../../model/component.js';
 import type { DogStatsdEvent, InterMetric } from '../../model/metric.js';
 import type { Telemetry } from '../../telemetry/types.js';
@@ -56,11 +63,7 @@ export interface WrappedMetricSink extends Component {
    * Hand events (if any, and if the sink takes them) then metrics to the sink.
    * `deadlineMs` is absolute (Date.now() scale). Never rejects.
    */
-  flush(
-    metrics: readonly InterMetric[],
-    events: readonly DogStatsdEvent[],
-    deadlineMs: number,
-  ): Promise<FlushOutcome>;
+  flush(metrics: MetricBatch, events: readonly DogStatsdEvent[], deadlineMs: number): Promise<FlushOutcome>;
 }
 
 type RunResult = { ok: true; result: FlushResult; eventsError?: unknown } | { ok: false; error: unknown };
@@ -69,6 +72,41 @@ const TIMED_OUT: unique symbol = Symbol('timed out');
 
 function isRoutedTo(m: InterMetric, name: string): boolean {
   return m.sinks === null || m.sinks.has(name);
+}
+
+/** The records of `batch` routed to sink `name` (reference §2.5: `sinks` null = every sink). */
+class Routed implements MetricStream {
+  routedAway = 0;
+  readonly #source: MetricBatch;
+  readonly #name: string;
+  constructor(source: MetricBatch, name: string) {
+    this.#source = source;
+    this.#name = name;
+  }
+  get produced(): number {
+    return isMetricStream(this.#source) ? this.#source.produced : this.#source.length;
+  }
+  get total(): Promise<number> {
+    return batchSize(this.#source);
+  }
+  close(): void {
+    if (isMetricStream(this.#source)) this.#source.close();
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<readonly InterMetric[]> {
+    const name = this.#name;
+    for await (const chunk of chunksOf(this.#source)) {
+      let out = chunk;
+      // copy only when something in this chunk is routed elsewhere
+      for (const m of chunk) {
+        if (!isRoutedTo(m, name)) {
+          out = chunk.filter((x) => isRoutedTo(x, name));
+          this.routedAway += chunk.length - out.length;
+          break;
+        }
+      }
+      if (out.length > 0) yield out;
+    }
+  }
 }
 
 class Wrapped implements WrappedMetricSink {
@@ -106,7 +144,7 @@ class Wrapped implements WrappedMetricSink {
   }
 
   async flush(
-    metrics: readonly InterMetric[],
+    metrics: MetricBatch,
     events: readonly DogStatsdEvent[],
     deadlineMs: number,
   ): Promise<FlushOutcome> {
@@ -114,16 +152,7 @@ class Wrapped implements WrappedMetricSink {
     const startedEpoch = Date.now();
     if (this.#running !== null) return this.#busy(metrics, events);
 
-    // Routing (reference §2.5: `sinks` null = every sink). Only copy when needed.
-    let batch = metrics;
-    let routedAway = 0;
-    for (const m of metrics) {
-      if (!isRoutedTo(m, this.name)) {
-        batch = metrics.filter((x) => isRoutedTo(x, this.name));
-        routedAway = metrics.length - batch.length;
-        break;
-      }
-    }
+    const batch = new Routed(metrics, this.name);
 
     const controller = new AbortController();
     const budget =
@@ -142,6 +171,8 @@ class Wrapped implements WrappedMetricSink {
     const work = this.#run(batch, events, controller.signal);
     const running = work.finally(() => {
       clearTimeout(timer);
+      // whatever the sink did not read is dropped, not queued for nobody
+      batch.close();
       this.#running = null;
     });
     this.#running = running;
@@ -153,9 +184,11 @@ class Wrapped implements WrappedMetricSink {
 
     if (first === TIMED_OUT) {
       const error = controller.signal.reason;
+      batch.close();
+      const total = (await batch.total) - batch.routedAway;
       this.#countError('timeout');
       this.#logger.warn(
-        { sink: this.name, sink_kind: this.kind, metrics: batch.length, budgetMs: abortAt - startedEpoch },
+        { sink: this.name, sink_kind: this.kind, metrics: total, budgetMs: abortAt - startedEpoch },
         'metric sink flush timed out',
       );
       void running.then((late) => {
@@ -164,9 +197,10 @@ class Wrapped implements WrappedMetricSink {
           'timed-out sink flush finally settled',
         );
       });
-      return this.#finish('timeout', 0, routedAway, batch.length, 'timeout', durationMs, error);
+      return this.#finish('timeout', 0, batch.routedAway, total, 'timeout', durationMs, error);
     }
 
+    const routedAway = batch.routedAway;
     if (first.ok) {
       const r = first.result;
       return this.#finish(
@@ -187,12 +221,13 @@ class Wrapped implements WrappedMetricSink {
       const r = error.result;
       return this.#finish('error', r.flushed, routedAway + r.skipped, r.dropped, 'error', durationMs, error);
     }
-    return this.#finish('error', 0, routedAway, batch.length, 'error', durationMs, error);
+    const total = (await batch.total) - batch.routedAway;
+    return this.#finish('error', 0, batch.routedAway, total, 'error', durationMs, error);
   }
 
   /** Runs events then metrics; resolves (never rejects) with what happened. */
   async #run(
-    batch: readonly InterMetric[],
+    batch: MetricStream,
     events: readonly DogStatsdEvent[],
     signal: AbortSignal,
   ): Promise<RunResult> {
@@ -220,10 +255,12 @@ class Wrapped implements WrappedMetricSink {
     }
   }
 
-  #busy(metrics: readonly InterMetric[], events: readonly DogStatsdEvent[]): FlushOutcome {
-    this.#telemetry.count('sink.metrics_dropped_total', metrics.length, [...this.#sinkTag, 'cause:busy']);
+  async #busy(metrics: MetricBatch, events: readonly DogStatsdEvent[]): Promise<FlushOutcome> {
+    if (isMetricStream(metrics)) metrics.close();
+    const n = await batchSize(metrics);
+    this.#telemetry.count('sink.metrics_dropped_total', n, [...this.#sinkTag, 'cause:busy']);
     this.#logger.warn(
-      { sink: this.name, sink_kind: this.kind, metrics: metrics.length, events: events.length },
+      { sink: this.name, sink_kind: this.kind, metrics: n, events: events.length },
       'metric sink still busy with the previous flush; dropping this batch',
     );
     return {
@@ -232,7 +269,7 @@ class Wrapped implements WrappedMetricSink {
       status: 'busy',
       flushed: 0,
       skipped: 0,
-      dropped: metrics.length,
+      dropped: n,
       durationMs: 0,
     };
   }

@@ -19,15 +19,12 @@
 import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import type { InterMetric } from '../../model/metric.js';
+import { chunksOf, type MetricBatch } from '../../model/batch.js';
 import type { FlushResult, MetricSink, MetricSinkDefinition, SinkContext } from '../types.js';
 import { type LocalfileConfig, parseLocalfileConfig } from './config.js';
 import { RowEncoder } from './format.js';
 
 const gzipAsync = promisify(gzip);
-
-/** Rows encoded between two yields to the event loop. */
-const ROWS_PER_SLICE = 4096;
 
 /** What the sink needs of an open file (a fs/promises FileHandle); injectable for tests. */
 export interface AppendHandle {
@@ -91,7 +88,7 @@ export class LocalfileMetricSink implements MetricSink {
     clearTimeout(timer);
   }
 
-  async flush(metrics: readonly InterMetric[], signal: AbortSignal): Promise<FlushResult> {
+  async flush(metrics: MetricBatch, signal: AbortSignal): Promise<FlushResult> {
     const encoder = new RowEncoder({
       delimiter: this.#config.delimiter,
       hostname: this.#ctx.hostname,
@@ -100,13 +97,14 @@ export class LocalfileMetricSink implements MetricSink {
     const slices: Buffer[] = [];
     let rows = 0;
     let skipped = 0;
-    for (let from = 0; from < metrics.length; from += ROWS_PER_SLICE) {
-      if (from > 0) await yieldToEventLoop();
+    let first = true;
+    for await (const chunk of chunksOf(metrics)) {
+      if (!first) await yieldToEventLoop();
+      first = false;
       signal.throwIfAborted();
       let text = '';
-      const to = Math.min(metrics.length, from + ROWS_PER_SLICE);
-      for (let i = from; i < to; i++) {
-        const row = encoder.encode(metrics[i]!);
+      for (let i = 0; i < chunk.length; i++) {
+        const row = encoder.encode(chunk[i]!);
         if (row === undefined) skipped++;
         else {
           text += row;

@@ -2,14 +2,20 @@
  * unixgram: Unix datagram sockets for Node.js (Node-API, Linux).
  *
  * Node 20 has no AF_UNIX/SOCK_DGRAM support in core; this addon provides the
- * minimum Veneur's `unixgram://` listeners and clients need:
+ * minimum Veneur's `unixgram://` listeners and clients need, and the same
+ * recvmmsg reader for UDP (src/ingest/udp.ts; with ingest workers the
+ * primary binds, the workers adopt the inherited fds and read):
  *
  *   bind(path, rcvbuf) -> fd          bound, non-blocking, CLOEXEC socket
  *   socket() -> fd                    unbound client socket (non-blocking)
  *   adopt(fd) -> fd                   take an inherited AF_UNIX/SOCK_DGRAM fd
+ *   bindUdp(host, port, rcvbuf, reuseport) -> fd   bound UDP socket, non-blocking
+ *   localPort(fd) -> port             bound port of an inet socket
+ *   spreadReuseport(fd, n)            SO_REUSEPORT group: each datagram to a random one of n sockets
+ *   adoptUdp(fd) -> fd                take an inherited UDP (AF_INET/AF_INET6) fd
  *   lock(path) -> fd                  open(O_CREAT) + flock(LOCK_EX|LOCK_NB)
  *   getRecvBufferSize(fd) -> bytes    SO_RCVBUF as the kernel reports it
- *   startReading(fd, maxDatagram, batch, cb)
+ *   startReading(fd, maxDatagram, batch, cb[, stealFds])
  *   stopReading(fd) -> bool           true when a reader was stopped
  *   send(fd | -1, path, buffer) -> n  bytes sent, or -1 when the receiver's
  *                                     queue is full (EAGAIN); never blocks
@@ -40,6 +46,14 @@
  * (transient ones such as ENOMEM). One wakeup reads at most
  * MAX_DATAGRAMS_PER_WAKEUP datagrams so the event loop is not starved; the
  * poll is level-triggered, so the rest is read on the next loop turn.
+ *
+ * stealFds (optional): more sockets the same reader polls. When one of them
+ * wakes it, the reader first drains its own fd, then that socket, into the
+ * same buffer and callback. With a SO_REUSEPORT group where every process
+ * owns one socket and steals from the others, each reader works on its own
+ * receive queue (no lock or cache-line contention with the other readers)
+ * and a busy, stopped or dead reader's queue is still drained. close() of
+ * any of these fds stops the reader.
  * Nothing is allocated per datagram or per batch (besides the V8 handles
  * of the call itself).
  *
@@ -51,6 +65,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <node_api.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,9 +90,17 @@
 #define MAX_DATAGRAMS_PER_WAKEUP 4096
 
 typedef struct addon_state addon_state;
+typedef struct reader reader;
 
-typedef struct reader {
-  uv_poll_t poll; /* must stay first: handle -> reader */
+/* A socket a reader reads after its own one is empty (see startReading). */
+typedef struct steal_poll {
+  uv_poll_t poll; /* data = the reader */
+  int fd;
+  int initialized;
+} steal_poll;
+
+struct reader {
+  uv_poll_t poll; /* the reader's own socket; every handle's data = the reader */
   addon_state *state;
   napi_env env;
   int fd;
@@ -95,8 +118,12 @@ typedef struct reader {
   napi_ref lengths_array;
   napi_async_context async_ctx;
   napi_async_cleanup_hook_handle cleanup;
+  steal_poll *steals; /* other sockets, read when woken by them once fd is empty */
+  unsigned nsteals;
+  unsigned open_handles; /* poll handles initialised and not yet closed */
+  int poll_initialized;
   struct reader *next;
-} reader;
+};
 
 struct addon_state {
   int *fds; /* fds created or adopted by this addon instance */
@@ -165,6 +192,17 @@ static void untrack_fd(addon_state *st, int fd) {
 static reader *find_reader(addon_state *st, int fd) {
   for (reader *r = st->readers; r != NULL; r = r->next)
     if (r->fd == fd && !r->closing) return r;
+  return NULL;
+}
+
+/* The live reader that polls fd, as its own socket or one it steals from. */
+static reader *reader_using(addon_state *st, int fd) {
+  for (reader *r = st->readers; r != NULL; r = r->next) {
+    if (r->closing) continue;
+    if (r->fd == fd) return r;
+    for (unsigned i = 0; i < r->nsteals; i++)
+      if (r->steals[i].fd == fd) return r;
+  }
   return NULL;
 }
 
@@ -418,6 +456,37 @@ static napi_value js_local_port(napi_env env, napi_callback_info info) {
   return make_int(env, port);
 }
 
+/* spreadReuseport(fd, n): attach to fd's SO_REUSEPORT group a classic BPF
+ * program that sends each datagram to socket (random % n) of the group (the
+ * sockets in the order they were bound), instead of the kernel's default hash
+ * of the sender's address, which puts all of one sender's datagrams on one
+ * socket. */
+static napi_value js_spread_reuseport(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  addon_state *st = get_args(env, info, &argc, argv);
+  if (st == NULL) return NULL;
+  if (argc < 2) {
+    throw_type(env, "spreadReuseport(fd, n)");
+    return NULL;
+  }
+  int fd;
+  int64_t n;
+  if (!get_owned_fd(env, st, argv[0], "setsockopt", &fd)) return NULL;
+  if (!get_int(env, argv[1], "n", 1, 65535, &n)) return NULL;
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
+      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)n),
+      BPF_STMT(BPF_RET | BPF_A, 0),
+  };
+  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {
+    throw_errno(env, errno, "setsockopt", "SO_ATTACH_REUSEPORT_CBPF");
+    return NULL;
+  }
+  return make_undefined(env);
+}
+
 static napi_value js_socket(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   addon_state *st = get_args(env, info, &argc, NULL);
@@ -436,15 +505,19 @@ static napi_value js_socket(napi_env env, napi_callback_info info) {
 }
 
 /* Takes over an inherited fd (e.g. passed to a cluster worker through
- * stdio): it must be an AF_UNIX SOCK_DGRAM socket; it is made non-blocking
- * and close-on-exec. */
-static napi_value js_adopt(napi_env env, napi_callback_info info) {
+ * stdio) after checking its kind: the socket's domain must satisfy
+ * want_domain and its type must be SOCK_DGRAM (ENOTSOCK otherwise). It is
+ * made non-blocking (a flag of the open file description, so shared with the
+ * parent's copy, which is non-blocking already) and close-on-exec (a flag of
+ * this fd only). Adopting an fd this addon already owns returns it. */
+static napi_value adopt_fd(napi_env env, napi_callback_info info, int (*want_domain)(int),
+                           const char *usage) {
   size_t argc = 1;
   napi_value argv[1];
   addon_state *st = get_args(env, info, &argc, argv);
   if (st == NULL) return NULL;
   if (argc < 1) {
-    throw_type(env, "adopt(fd)");
+    throw_type(env, usage);
     return NULL;
   }
   int64_t n;
@@ -462,7 +535,7 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
     throw_errno(env, errno, "adopt", NULL);
     return NULL;
   }
-  if (domain != AF_UNIX || type != SOCK_DGRAM) {
+  if (!want_domain(domain) || type != SOCK_DGRAM) {
     throw_errno(env, ENOTSOCK, "adopt", NULL);
     return NULL;
   }
@@ -476,6 +549,23 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return make_int(env, fd);
+}
+
+static int is_unix(int domain) { return domain == AF_UNIX; }
+static int is_inet(int domain) { return domain == AF_INET || domain == AF_INET6; }
+
+/* adopt(fd): an inherited AF_UNIX/SOCK_DGRAM socket (unixgram listeners). */
+static napi_value js_adopt(napi_env env, napi_callback_info info) {
+  return adopt_fd(env, info, is_unix, "adopt(fd)");
+}
+
+/* adoptUdp(fd): an inherited, bound UDP socket (AF_INET/AF_INET6, SOCK_DGRAM),
+ * e.g. the socket a cluster primary bound with bindUdp and passed to its
+ * workers through stdio. Every process that adopts the same socket can run
+ * startReading on it: they share one receive queue, and the kernel hands
+ * each datagram to exactly one recvmmsg call. */
+static napi_value js_adopt_udp(napi_env env, napi_callback_info info) {
+  return adopt_fd(env, info, is_inet, "adoptUdp(fd)");
 }
 
 /* Exclusive advisory lock (flock, like Veneur's Go code) on a lock file that
@@ -633,6 +723,7 @@ static void free_reader_memory(reader *r) {
   if (r == NULL) return;
   free(r->msgs);
   free(r->iovs);
+  free(r->steals);
   free(r);
 }
 
@@ -647,10 +738,29 @@ static void release_napi(reader *r) {
   r->async_ctx = NULL;
 }
 
+/* Close callback of every poll handle of a reader: the last one frees it. */
 static void on_reader_closed(uv_handle_t *h) {
-  reader *r = (reader *)h;
+  reader *r = h->data;
+  if (--r->open_handles > 0) return;
   if (r->cleanup != NULL) napi_remove_async_cleanup_hook(r->cleanup);
   free_reader_memory(r);
+}
+
+/* Stops and closes every initialised poll handle of r. */
+static void close_handles(reader *r) {
+  if (r->open_handles == 0) {
+    free_reader_memory(r);
+    return;
+  }
+  if (r->poll_initialized) {
+    uv_poll_stop(&r->poll);
+    uv_close((uv_handle_t *)&r->poll, on_reader_closed);
+  }
+  for (unsigned i = 0; i < r->nsteals; i++) {
+    if (!r->steals[i].initialized) continue;
+    uv_poll_stop(&r->steals[i].poll);
+    uv_close((uv_handle_t *)&r->steals[i].poll, on_reader_closed);
+  }
 }
 
 /* Stops polling and schedules the handle close (the struct is freed in the
@@ -663,14 +773,13 @@ static void stop_reader(reader *r, int with_napi) {
   if (r->closing) return;
   r->closing = 1;
   unlink_reader(r->state, r);
-  uv_poll_stop(&r->poll);
   if (with_napi) {
     if (r->in_callback)
       r->release_pending = 1;
     else
       release_napi(r);
   }
-  uv_close((uv_handle_t *)&r->poll, on_reader_closed);
+  close_handles(r);
 }
 
 static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
@@ -720,8 +829,13 @@ static int deliver(reader *r, int count, int stopped) {
   return ok;
 }
 
+/* Readable: drain the reader's own socket, then (when a socket it steals
+ * from woke it) that socket. Own-first keeps readers of a SO_REUSEPORT group
+ * on their own receive queues, so they do not contend for one queue's lock
+ * and cache lines; stealing only takes over what a busy, stopped or dead
+ * peer leaves queued. */
 static void on_readable(uv_poll_t *handle, int status, int events) {
-  reader *r = (reader *)handle;
+  reader *r = handle->data;
   if (r->closing) return;
   if (status < 0) {
     /* libuv status is -errno on Unix */
@@ -732,41 +846,91 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     return;
   }
   if (!(events & UV_READABLE)) return;
+  int steal_fd = handle == &r->poll ? -1 : ((steal_poll *)handle)->fd;
+  int fd = r->fd;
   unsigned total = 0;
   while (!r->closing && total < MAX_DATAGRAMS_PER_WAKEUP) {
-    int n = recvmmsg(r->fd, r->msgs, r->batch, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    int n = recvmmsg(fd, r->msgs, r->batch, MSG_DONTWAIT | MSG_TRUNC, NULL);
     if (n < 0) {
       int err = errno;
       if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) break;
-      int fatal = is_fatal_read_error(err);
-      deliver(r, -err, fatal);
-      if (fatal) stop_reader(r, 1);
+      if (err != EAGAIN && err != EWOULDBLOCK) {
+        int fatal = is_fatal_read_error(err);
+        deliver(r, -err, fatal);
+        if (fatal) stop_reader(r, 1);
+        break;
+      }
+      n = 0;
+    }
+    if (n > 0) {
+      for (int i = 0; i < n; i++) {
+        unsigned len = r->msgs[i].msg_len;
+        /* MSG_TRUNC makes msg_len the real length; the flag check covers a
+         * kernel that would report only the copied part. */
+        if ((r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) && len < r->slot) len = (unsigned)r->slot;
+        if (len > INT32_MAX) len = INT32_MAX;
+        r->lengths[i] = (int32_t)len;
+        r->msgs[i].msg_hdr.msg_flags = 0;
+      }
+      total += (unsigned)n;
+      if (!deliver(r, n, 0)) break;
+    }
+    if ((unsigned)n < r->batch) {
+      /* drained: after our own socket, the one that woke us */
+      if (fd == r->fd && steal_fd >= 0) {
+        fd = steal_fd;
+        continue;
+      }
       break;
     }
-    if (n == 0) break;
-    for (int i = 0; i < n; i++) {
-      unsigned len = r->msgs[i].msg_len;
-      /* MSG_TRUNC makes msg_len the real length; the flag check covers a
-       * kernel that would report only the copied part. */
-      if ((r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) && len < r->slot) len = (unsigned)r->slot;
-      if (len > INT32_MAX) len = INT32_MAX;
-      r->lengths[i] = (int32_t)len;
-      r->msgs[i].msg_hdr.msg_flags = 0;
-    }
-    total += (unsigned)n;
-    if (!deliver(r, n, 0)) break;
-    if ((unsigned)n < r->batch) break; /* drained */
   }
 }
 
+#define MAX_STEALS 256
+
+/* Optional 5th argument of startReading: an array of owned fds, distinct,
+ * other than fd and not read by another reader. Returns the count, or -1
+ * after throwing. */
+static int get_steal_fds(napi_env env, addon_state *st, napi_value v, int fd, int *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined) return 0;
+  bool is_array = false;
+  uint32_t len = 0;
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array) {
+    throw_type(env, "stealFds must be an array of fds");
+    return -1;
+  }
+  napi_get_array_length(env, v, &len);
+  if (len > MAX_STEALS) {
+    throw_range(env, "stealFds: at most 256 fds");
+    return -1;
+  }
+  for (uint32_t i = 0; i < len; i++) {
+    napi_value e;
+    if (napi_get_element(env, v, i, &e) != napi_ok) return -1;
+    if (!get_owned_fd(env, st, e, "startReading", &out[i])) return -1;
+    int dup = out[i] == fd;
+    for (uint32_t j = 0; j < i; j++) dup |= out[j] == out[i];
+    if (dup) {
+      throw_errno(env, EINVAL, "startReading", NULL);
+      return -1;
+    }
+    if (reader_using(st, out[i]) != NULL) {
+      throw_errno(env, EBUSY, "startReading", NULL);
+      return -1;
+    }
+  }
+  return (int)len;
+}
+
 static napi_value js_start_reading(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   addon_state *st = get_args(env, info, &argc, argv);
   if (st == NULL) return NULL;
   if (argc < 4) {
-    throw_type(env, "startReading(fd, maxDatagram, batch, callback)");
+    throw_type(env, "startReading(fd, maxDatagram, batch, callback[, stealFds])");
     return NULL;
   }
   int fd;
@@ -779,10 +943,13 @@ static napi_value js_start_reading(napi_env env, napi_callback_info info) {
     throw_type(env, "callback must be a function");
     return NULL;
   }
-  if (find_reader(st, fd) != NULL) {
+  if (reader_using(st, fd) != NULL) {
     throw_errno(env, EBUSY, "startReading", NULL);
     return NULL;
   }
+  int steal_fds[MAX_STEALS];
+  int nsteals = argc >= 5 ? get_steal_fds(env, st, argv[4], fd, steal_fds) : 0;
+  if (nsteals < 0) return NULL;
   size_t slot = (size_t)max_datagram + 1;
   size_t total = slot * (size_t)batch;
   if (total > (size_t)256 * 1024 * 1024) {
@@ -800,8 +967,9 @@ static napi_value js_start_reading(napi_env env, napi_callback_info info) {
   if (r != NULL) {
     r->msgs = calloc((size_t)batch, sizeof *r->msgs);
     r->iovs = calloc((size_t)batch, sizeof *r->iovs);
+    if (nsteals > 0) r->steals = calloc((size_t)nsteals, sizeof *r->steals);
   }
-  if (r == NULL || r->msgs == NULL || r->iovs == NULL) {
+  if (r == NULL || r->msgs == NULL || r->iovs == NULL || (nsteals > 0 && r->steals == NULL)) {
     free_reader_memory(r);
     throw_errno(env, ENOMEM, "startReading", NULL);
     return NULL;
@@ -811,6 +979,8 @@ static napi_value js_start_reading(napi_env env, napi_callback_info info) {
   r->fd = fd;
   r->slot = slot;
   r->batch = (unsigned)batch;
+  r->nsteals = (unsigned)nsteals;
+  for (int i = 0; i < nsteals; i++) r->steals[i].fd = steal_fds[i];
 
   /* The receive area and the lengths belong to their JS objects from the
    * start: external memory freed by a finalizer, or (where external buffers
@@ -878,12 +1048,31 @@ static napi_value js_start_reading(napi_env env, napi_callback_info info) {
     throw_errno(env, -rc, "uv_poll_init", NULL);
     return NULL;
   }
-  rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
-  if (rc != 0) {
+  r->poll.data = r;
+  r->poll_initialized = 1;
+  r->open_handles = 1;
+  const char *failed = NULL;
+  for (unsigned i = 0; i < r->nsteals && failed == NULL; i++) {
+    rc = uv_poll_init(loop, &r->steals[i].poll, r->steals[i].fd);
+    if (rc != 0) {
+      failed = "uv_poll_init";
+      break;
+    }
+    r->steals[i].poll.data = r;
+    r->steals[i].initialized = 1;
+    r->open_handles++;
+  }
+  if (failed == NULL) {
+    rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
+    for (unsigned i = 0; i < r->nsteals && rc == 0; i++)
+      rc = uv_poll_start(&r->steals[i].poll, UV_READABLE, on_readable);
+    if (rc != 0) failed = "uv_poll_start";
+  }
+  if (failed != NULL) {
     r->closing = 1;
     release_napi(r);
-    uv_close((uv_handle_t *)&r->poll, on_reader_closed);
-    throw_errno(env, -rc, "uv_poll_start", NULL);
+    close_handles(r);
+    throw_errno(env, -rc, failed, NULL);
     return NULL;
   }
   if (napi_add_async_cleanup_hook(env, on_env_cleanup, r, &r->cleanup) != napi_ok) r->cleanup = NULL;
@@ -921,7 +1110,8 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   }
   int fd;
   if (!get_owned_fd(env, st, argv[0], "close", &fd)) return NULL;
-  reader *r = find_reader(st, fd);
+  /* never leave a poll on a closed fd: stop the reader reading it, own or stolen */
+  reader *r = reader_using(st, fd);
   if (r != NULL) stop_reader(r, 1);
   untrack_fd(st, fd);
   /* Linux always releases the fd, even on EINTR: never retry. */
@@ -953,7 +1143,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"socket", NULL, js_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"bindUdp", NULL, js_bind_udp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"localPort", NULL, js_local_port, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"spreadReuseport", NULL, js_spread_reuseport, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adopt", NULL, js_adopt, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adoptUdp", NULL, js_adopt_udp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lock", NULL, js_lock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getRecvBufferSize", NULL, js_get_recv_buffer_size, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},

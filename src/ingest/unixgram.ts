@@ -31,8 +31,19 @@ export interface UnixgramAddon {
   bindUdp(host: string, port: number, rcvbuf: number, reuseport: boolean): number;
   /** The bound port of an inet socket made by bindUdp. */
   localPort(fd: number): number;
+  /**
+   * Attach to fd's SO_REUSEPORT group a BPF program sending each datagram to a random one
+   * of the group's first n sockets (in bind order), instead of a hash of the sender's address.
+   */
+  spreadReuseport(fd: number, n: number): void;
   /** Take over an inherited AF_UNIX/SOCK_DGRAM fd (e.g. passed to a cluster worker through stdio). */
   adopt(fd: number): number;
+  /**
+   * Take over an inherited UDP (AF_INET/AF_INET6, SOCK_DGRAM) fd, e.g. the socket a cluster
+   * primary bound with bindUdp and passed to its workers through stdio. Several processes
+   * can each run startReading on the same socket: each datagram goes to one of them.
+   */
+  adoptUdp(fd: number): number;
   /** open(O_CREAT) + flock(LOCK_EX|LOCK_NB); throws code EAGAIN while another open file holds it. */
   lock(path: string): number;
   getRecvBufferSize(fd: number): number;
@@ -43,12 +54,15 @@ export interface UnixgramAddon {
    * `buffer`, with its true length in `lengths[i]` (> maxDatagram when it was too long).
    * `buffer` and `lengths` are the same objects on every call. count < 0 is a read error
    * (-errno); `stopped` tells whether the reader gave up.
+   * `stealFds`: more owned sockets polled by the same reader; when one wakes it, it drains
+   * `fd` first, then that socket (ingest workers: own socket first, then the others').
    */
   startReading(
     fd: number,
     maxDatagram: number,
     batch: number,
     callback: (buffer: Buffer, lengths: Int32Array, count: number, stopped: boolean) => void,
+    stealFds?: readonly number[],
   ): void;
   stopReading(fd: number): boolean;
   /** Stops the fd's reader if any and closes it (only fds this addon created or adopted). */

@@ -15,7 +15,12 @@ import { ForwardClient } from '../forward/client.js';
 import { encodeSeriesSliced, metricsToStates } from '../forward/convert.js';
 import { Forwarder } from '../forward/forwarder.js';
 import { ImportServer } from '../forward/import-server.js';
-import { createStatsdListeners, statsdAddresses, unixSocketFiles } from '../ingest/listeners.js';
+import {
+  createStatsdListeners,
+  statsdAddresses,
+  udpAddresses,
+  unixSocketFiles,
+} from '../ingest/listeners.js';
 import { removeStaleSocket } from '../ingest/stream.js';
 import type { Component } from '../model/component.js';
 import { type WrappedMetricSink, wrapMetricSink } from '../sinks/helper/wrap.js';
@@ -183,6 +188,9 @@ export function buildApp(config: Config, opts: BuildOptions): App {
           logger,
           telemetry,
           collectTimeoutMs: Math.min(2000, config.intervalMs / 2),
+          // bound here with the native addon, read by every worker (udp.ts)
+          udp: udpAddresses(config),
+          recvBufferSize: config.readBufferSizeBytes,
         })
       : null;
   // forward_address set: a local; its mergeable state goes to the global tier (reference §2.4, §3.1)

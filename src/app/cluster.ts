@@ -1,11 +1,21 @@
 /**
  * Multi-core ingest (DESIGN.md "Using more than one core"): with `num_readers` > 1
- * the primary forks that many node:cluster workers. Each worker reads the shared
- * UDP socket (the primary owns it; Node 20 has no SO_REUSEPORT for dgram) and
- * aggregates what it receives. At every flush the primary asks each worker for
- * its interval's state (aggregate/state.ts: counters as sums, digests, HLLs,
- * gauges with their write time), merges it into its own aggregator and flushes
- * once. A worker that dies is replaced and counted; the primary keeps serving.
+ * the primary forks that many node:cluster workers. Each aggregates what it reads.
+ *
+ * UDP: the primary binds the sockets with the native addon and never reads them
+ * (ingest/udp.ts `bindSharedUdp`: one socket per worker in a SO_REUSEPORT group that
+ * spreads datagrams at random, SO_RCVBUF set here). Every worker inherits all of
+ * them through stdio (worker fds 4, 5, ..., listed in VENEUR_INGEST_UDP_FDS) and
+ * reads its own socket (VENEUR_INGEST_SLOT) first and the others' when they wake
+ * it, so each datagram is read by exactly one worker and a stopped or dead worker's
+ * queue is still drained. A re-forked worker takes the dead one's slot and inherits
+ * the same sockets. Without the addon the workers share the primary's socket
+ * through node:dgram. TCP and unix stream listeners are shared by node:cluster.
+ *
+ * At every flush the primary asks each worker for its interval's state
+ * (aggregate/state.ts: counters as sums, digests, HLLs, gauges with their write
+ * time), merges it into its own aggregator and flushes once. A worker that dies is
+ * replaced and counted; the primary keeps serving.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
@@ -13,10 +23,37 @@ import { Aggregator } from '../aggregate/aggregator.js';
 import { exportSnapshot, type SeriesState } from '../aggregate/state.js';
 import type { Config } from '../config/types.js';
 import { createStatsdListeners } from '../ingest/listeners.js';
+import { bindSharedUdp, type SharedUdpGroup } from '../ingest/udp.js';
 import type { Component } from '../model/component.js';
 import { type DogStatsdEvent, MetricType } from '../model/metric.js';
 import { InternalTelemetry } from '../telemetry/internal.js';
 import type { Telemetry } from '../telemetry/types.js';
+import type { ListenAddress } from '../util/address.js';
+
+/** Worker env: `index:fd/fd/...,...` = statsd_listen_addresses index -> the inherited UDP sockets. */
+const UDP_FDS_ENV = 'VENEUR_INGEST_UDP_FDS';
+/** Worker env: which of each listener's sockets is the worker's own (slot % sockets). */
+const SLOT_ENV = 'VENEUR_INGEST_SLOT';
+/** Worker fds 0-2 are stdio and 3 the IPC channel: inherited sockets follow. */
+const FIRST_INHERITED_FD = 4;
+
+/** Parse VENEUR_INGEST_UDP_FDS ('' or unset: none) for the worker in `slot`. */
+export function parseUdpFds(
+  text: string | undefined,
+  slot: number,
+): Map<number, { own: number; steal: number[] }> {
+  const out = new Map<number, { own: number; steal: number[] }>();
+  if (text === undefined || text === '') return out;
+  for (const part of text.split(',')) {
+    const m = /^(\d+):(\d+(?:\/\d+)*)$/.exec(part);
+    if (m === null) throw new Error(`${UDP_FDS_ENV}: expected index:fd/fd/... lists, got "${text}"`);
+    const fds = m[2].split('/').map(Number);
+    const k = slot % fds.length;
+    // steal in ring order from the next slot on, so the workers do not all favour the same peer
+    out.set(Number(m[1]), { own: fds[k], steal: [...fds.slice(k + 1), ...fds.slice(0, k)] });
+  }
+  return out;
+}
 
 type ToWorker = { type: 'collect'; id: number } | { type: 'stop' };
 type FromWorker =
@@ -31,6 +68,10 @@ export interface IngestWorkersOptions {
   readonly telemetry: Telemetry;
   /** How long a flush waits for a worker's state before flushing without it (it then joins the next flush). */
   readonly collectTimeoutMs: number;
+  /** UDP statsd listeners (index in statsd_listen_addresses): bound here, read by every worker. */
+  readonly udp?: readonly { readonly index: number; readonly address: ListenAddress }[];
+  /** read_buffer_size_bytes: SO_RCVBUF of those sockets. */
+  readonly recvBufferSize?: number;
 }
 
 /** Primary side: forks, collects, merges, restarts. */
@@ -44,6 +85,10 @@ export class IngestWorkers implements Component {
   #stopping = false;
   #finals = new Map<Worker, () => void>();
   #restarts = 0;
+  #shared: SharedUdpGroup[] = [];
+  #udpFdsEnv = '';
+  /** each worker's slot: its own UDP socket of each listener; a replacement takes over the slot */
+  readonly #slots = new Map<Worker, number>();
 
   constructor(opts: IngestWorkersOptions) {
     this.#o = opts;
@@ -59,15 +104,67 @@ export class IngestWorkers implements Component {
   }
 
   async start(): Promise<void> {
-    cluster.setupPrimary({ serialization: 'advanced' });
+    try {
+      await this.#bindShared();
+    } catch (err) {
+      this.#closeShared();
+      throw err;
+    }
+    cluster.setupPrimary({
+      serialization: 'advanced',
+      // the default stdio, then the UDP sockets: worker fd FIRST_INHERITED_FD + i
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...this.#shared.flatMap((g) => g.fds)],
+    });
     cluster.on('exit', (worker, code, signal) => this.#onExit(worker, code, signal));
-    await Promise.all(Array.from({ length: this.#o.count }, () => this.#fork()));
-    this.#o.logger.info({ pids: this.pids() }, 'ingest workers started');
+    await Promise.all(Array.from({ length: this.#o.count }, (_, slot) => this.#fork(slot)));
+    this.#o.logger.info({ pids: this.pids(), workers: this.#describe() }, 'ingest workers started');
   }
 
-  #fork(): Promise<void> {
-    const worker = cluster.fork({ VENEUR_INGEST_WORKER: '1' });
+  /** Cluster id, PID and slot of each live worker (for the log). */
+  #describe(): { id: number; pid: number; slot: number }[] {
+    return [...this.#workers].map((w) => ({
+      id: w.id,
+      pid: w.process.pid ?? 0,
+      slot: this.#slots.get(w) ?? -1,
+    }));
+  }
+
+  /** Bind every UDP listener natively (read by nobody here); the workers inherit the fds. */
+  async #bindShared(): Promise<void> {
+    const lists: string[] = [];
+    let next = FIRST_INHERITED_FD;
+    for (const { index, address } of this.#o.udp ?? []) {
+      const g = await bindSharedUdp(address, this.#o.recvBufferSize ?? 0, this.#o.count, this.#o.logger);
+      if (g === null) break; // no addon: every worker uses node:dgram
+      this.#shared.push(g);
+      lists.push(`${index}:${g.fds.map(() => next++).join('/')}`);
+      this.#o.logger.info(
+        {
+          address: `${address.scheme}://${g.host}:${g.port}`,
+          sockets: g.fds.length,
+          spread: g.spread,
+          recvBuffer: this.#o.recvBufferSize,
+          recvBufferKernel: g.recvBufferKernel,
+        },
+        'UDP sockets bound for the ingest workers (read by them with recvmmsg)',
+      );
+    }
+    this.#udpFdsEnv = lists.join(',');
+  }
+
+  #closeShared(): void {
+    for (const g of this.#shared) g.close();
+    this.#shared = [];
+  }
+
+  #fork(slot: number): Promise<void> {
+    const worker = cluster.fork({
+      VENEUR_INGEST_WORKER: '1',
+      [SLOT_ENV]: String(slot),
+      ...(this.#udpFdsEnv !== '' ? { [UDP_FDS_ENV]: this.#udpFdsEnv } : {}),
+    });
     this.#workers.add(worker);
+    this.#slots.set(worker, slot);
     worker.on('message', (msg: FromWorker) => this.#onMessage(worker, msg));
     // a send to a worker that just died fails asynchronously (EPIPE): its exit is handled in #onExit
     worker.on('error', (err) =>
@@ -106,6 +203,8 @@ export class IngestWorkers implements Component {
 
   #onExit(worker: Worker, code: number | null, signal: string | null): void {
     if (!this.#workers.delete(worker)) return;
+    const slot = this.#slots.get(worker) ?? 0;
+    this.#slots.delete(worker);
     this.#waiting.get(worker)?.(false);
     this.#waiting.delete(worker);
     this.#finals.get(worker)?.();
@@ -114,8 +213,8 @@ export class IngestWorkers implements Component {
     this.#restarts++;
     this.#o.telemetry.count('worker.ingest_restarts_total', 1);
     this.#o.logger.warn({ pid: worker.process.pid, code, signal }, 'ingest worker died: starting a new one');
-    this.#fork().then(
-      () => this.#o.logger.info({ pids: this.pids() }, 'ingest worker restarted'),
+    this.#fork(slot).then(
+      () => this.#o.logger.info({ pids: this.pids(), workers: this.#describe() }, 'ingest worker restarted'),
       (err: unknown) => this.#o.logger.error({ err }, 'could not restart an ingest worker'),
     );
   }
@@ -176,6 +275,8 @@ export class IngestWorkers implements Component {
     ]);
     clearTimeout(timer);
     for (const w of this.#workers) w.process.kill('SIGKILL');
+    // the workers have closed their copies (or are gone): the sockets close here
+    this.#closeShared();
   }
 }
 
@@ -192,6 +293,7 @@ export async function runIngestWorker(config: Config, logger: Logger): Promise<v
     telemetry,
     inWorker: true,
     only: 'shared',
+    udpFds: parseUdpFds(process.env[UDP_FDS_ENV], Number(process.env[SLOT_ENV] ?? 0)),
   });
   for (const l of listeners) await l.start();
   // signals go to the primary's process group too: the primary decides when workers stop

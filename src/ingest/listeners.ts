@@ -3,7 +3,8 @@
  * this process or for a multi-core ingest worker: UDP datagrams, TCP (+TLS), unix
  * stream sockets, and unix datagram sockets (`unixgram`, on our native addon:
  * Node 20 core has none). With ingest workers, unixgram sockets stay in the
- * primary (a path can be bound once; the primary aggregates too).
+ * primary (a path can be bound once; the primary aggregates too), and UDP sockets
+ * are bound by the primary and read by every worker (`udpFds`, see udp.ts).
  */
 import type { Logger } from 'pino';
 import { type Aggregator, Protocol } from '../aggregate/aggregator.js';
@@ -46,6 +47,12 @@ export function createStatsdListeners(
     inWorker: boolean;
     /** which listeners to make: the socket-sharing ones (workers), the rest (primary), or all */
     only?: 'shared' | 'primary-only';
+    /**
+     * Ingest workers: UDP sockets the primary bound and passed down, by index in
+     * statsd_listen_addresses -> this process's fds (read with the native reader).
+     * A UDP listener without an entry shares the primary's socket through node:dgram.
+     */
+    udpFds?: ReadonlyMap<number, { readonly own: number; readonly steal: readonly number[] }>;
   },
 ): Component[] {
   const { logger, telemetry } = opts;
@@ -58,11 +65,13 @@ export function createStatsdListeners(
   const onDatagram = (buf: Buffer, len: number): void =>
     aggregator.ingestPacket(buf, len, Protocol.DogstatsdUnixgram);
   const onTooLong = (): void => aggregator.countTooLong(Protocol.DogstatsdUnixgram);
-  const addresses = statsdAddresses(config).filter((a) => {
-    if (opts.only === undefined) return true;
-    return (a.scheme === 'unixgram') === (opts.only === 'primary-only');
-  });
-  return addresses.map((address): Component => {
+  const addresses = statsdAddresses(config)
+    .map((address, index) => ({ address, index }))
+    .filter(({ address: a }) => {
+      if (opts.only === undefined) return true;
+      return (a.scheme === 'unixgram') === (opts.only === 'primary-only');
+    });
+  return addresses.map(({ address, index }): Component => {
     if (address.scheme === 'unixgram') {
       return new UnixgramListener({
         address,
@@ -74,14 +83,16 @@ export function createStatsdListeners(
       });
     }
     if (address.scheme.startsWith('udp')) {
+      const inherited = opts.udpFds?.get(index);
       return new UdpListener({
         address,
         recvBufferSize: config.readBufferSizeBytes,
         onPacket,
         logger,
         maxDatagram: config.metricMaxLength + 1,
-        // in cluster workers the primary owns the socket and shares it (no SO_REUSEPORT in Node 20)
+        // in cluster workers the primary owns the socket: inherited (native reader) or shared by node:dgram
         exclusive: !opts.inWorker,
+        ...(inherited !== undefined ? { inherited } : {}),
       });
     }
     const isUnix = address.scheme === 'unix';
@@ -93,6 +104,13 @@ export function createStatsdListeners(
       ...(opts.inWorker ? { sharedSocketFile: true } : {}),
     });
   });
+}
+
+/** The UDP statsd listeners with their index in statsd_listen_addresses (the primary binds them for its workers). */
+export function udpAddresses(config: Config): { index: number; address: ListenAddress }[] {
+  return statsdAddresses(config)
+    .map((address, index) => ({ address, index }))
+    .filter(({ address }) => address.scheme.startsWith('udp'));
 }
 
 /** Unix socket files (not abstract) among the statsd listeners: the primary manages them for its workers. */

@@ -228,10 +228,18 @@ export function buildApp(config: Config, opts: BuildOptions): App {
     policy,
     ...(forwarder
       ? {
-          forward: async (series: readonly AnySeries[], deadline: number) => {
-            // encoded in slices (digests merge their pending samples here), before the series are recycled
-            const msgs = await encodeSeriesSliced(series);
-            await forwarder.forwardEncoded(msgs, deadline);
+          forward: (series: readonly AnySeries[], deadline: number) => {
+            // encoded in slices (digests merge their pending samples here); the series are
+            // recycled once `encoded` settles
+            const encoded = encodeSeriesSliced(series);
+            const sent = encoded.then(
+              (msgs) => forwarder.forwardEncoded(msgs, deadline),
+              (err: unknown) => {
+                telemetry.count('forward.error_total', 1, ['cause:encode']);
+                logger.error({ err }, 'forward: encoding failed');
+              },
+            );
+            return { encoded: encoded.catch(() => {}), sent };
           },
         }
       : {}),

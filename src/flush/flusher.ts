@@ -6,6 +6,7 @@
  * interval). A slow or failing sink never delays another: the targets are
  * wrapped and never reject, and the generator never waits for them.
  */
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Aggregator } from '../aggregate/aggregator.js';
 import type { AnySeries } from '../aggregate/series.js';
@@ -22,6 +23,12 @@ export interface FlushTarget {
   flush(metrics: MetricBatch, events: readonly DogStatsdEvent[], deadlineMs: number): Promise<unknown>;
 }
 
+/** One flush's forwarding to the global tier (see FlusherOptions.forward). */
+export interface ForwardJob {
+  readonly encoded: Promise<unknown>;
+  readonly sent: Promise<unknown>;
+}
+
 export interface FlusherOptions {
   readonly aggregator: Aggregator;
   readonly targets: readonly FlushTarget[];
@@ -32,10 +39,11 @@ export interface FlusherOptions {
   readonly logger: Logger;
   readonly telemetry: Telemetry;
   /**
-   * Local instances: send the mergeable series to the global tier (must never reject;
-   * must have encoded everything it needs before its promise settles).
+   * Local instances: send the mergeable series to the global tier. `encoded` settles
+   * once the series are no longer read (they are then reused for the next
+   * interval); `sent` when the global has them or the attempt is over. Neither may reject.
    */
-  readonly forward?: (series: readonly AnySeries[], deadlineMs: number) => Promise<void>;
+  readonly forward?: (series: readonly AnySeries[], deadlineMs: number) => ForwardJob;
   /** Runs at each tick before the swap: multi-core ingest merges its workers' state here. */
   readonly collect?: () => Promise<void>;
   /** Injected clock (ms), for tests. */
@@ -57,6 +65,8 @@ export class Flusher implements Component {
   #running = new Set<Promise<void>>();
   #stopped = false;
   #flushes = 0;
+  /** Event-loop delay since the previous flush (reported as veneur.event_loop.delay_*_ms). */
+  #loopDelay: IntervalHistogram | null = null;
 
   constructor(opts: FlusherOptions) {
     this.#o = opts;
@@ -70,6 +80,8 @@ export class Flusher implements Component {
 
   async start(): Promise<void> {
     const { intervalMs, synchronize } = this.#o;
+    this.#loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.#loopDelay.enable();
     const now = this.#now();
     this.#nextTick = now + (synchronize ? alignedDelay(now, intervalMs) : intervalMs);
     this.#schedule();
@@ -122,12 +134,17 @@ export class Flusher implements Component {
     } finally {
       fanout.end();
     }
-    // mergeable state for the global tier: encoded when forward() is called, sent in parallel with the sinks
-    let forwarding: Promise<void> = Promise.resolve();
+    // mergeable state for the global tier, sent in parallel with the sinks
+    let forwarding: ForwardJob | null = null;
     if (generated.forward.length > 0) {
       if (this.#o.forward) forwarding = this.#o.forward(generated.forward, deadline);
       else telemetry.count('forward.error_total', generated.forward.length, ['cause:not_configured']);
     }
+    // The sinks read InterMetrics (copies) and the forwarded state is encoded: the series
+    // are reused for the next interval now, not after the slowest sink. Waiting for the
+    // sinks meant a whole interval of new series allocated during every long flush.
+    if (forwarding === null) aggregator.recycle(snapshot);
+    else void forwarding.encoded.then(() => aggregator.recycle(snapshot));
     if (generated.nonFinite > 0) telemetry.count('flush.non_finite_dropped_total', generated.nonFinite);
     generated.seriesByType.forEach((n, type) => {
       if (n > 0)
@@ -137,9 +154,14 @@ export class Flusher implements Component {
     telemetry.gauge('mem.rss_bytes', mem.rss);
     telemetry.gauge('mem.heap_used_bytes', mem.heapUsed);
     telemetry.gauge('flush.series', snapshot.series.size);
-    await Promise.all([forwarding, ...sinking]);
-    // InterMetrics hold copies and the forwarded state is encoded: reuse the series next interval
-    aggregator.recycle(snapshot);
+    const delay = this.#loopDelay;
+    if (delay !== null && delay.count > 0) {
+      // the longest the event loop was blocked (ingest could not read) since the last flush
+      telemetry.gauge('event_loop.delay_max_ms', delay.max / 1e6);
+      telemetry.gauge('event_loop.delay_p99_ms', delay.percentile(99) / 1e6);
+      delay.reset();
+    }
+    await Promise.all([forwarding?.sent, ...sinking]);
     const took = this.#now() - started;
     telemetry.timing('flush.total_duration_ms', took);
     logger.debug(
@@ -150,6 +172,7 @@ export class Flusher implements Component {
 
   async stop(_deadline: number): Promise<void> {
     this.#stopped = true;
+    this.#loopDelay?.disable();
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
   }

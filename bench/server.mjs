@@ -1,0 +1,136 @@
+/**
+ * What the benches share: pinning, the udpgen generator, starting the real server
+ * (dist/main/veneur.js with the node flags of its shebang, as users run it) and
+ * reading the kernel's UDP drop counter. 127.0.0.1 only.
+ */
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dist = join(here, '..', 'dist');
+
+export const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+export const pin = (core, cmd, args) =>
+  hasTaskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
+export const fmt = (n) => Math.round(n).toLocaleString('en-US');
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** bench/udpgen.c, compiled once into bench/.build. */
+export function buildGenerator() {
+  const outDir = join(here, '.build');
+  mkdirSync(outDir, { recursive: true });
+  const bin = join(outDir, 'udpgen');
+  if (!existsSync(bin)) execFileSync('cc', ['-O2', '-o', bin, join(here, 'udpgen.c')]);
+  return bin;
+}
+
+/** Send the file's datagrams (cycling) at a paced rate, pinned to core 1. */
+export function runGenerator(gen, port, file, datagramsPerSec, secs) {
+  const [cmd, args] = pin(1, gen, [String(port), file, String(Math.round(datagramsPerSec)), String(secs)]);
+  const out = execFileSync(cmd, args, { encoding: 'utf8' });
+  const [, sent, took] = out.trim().split(' ');
+  return { sent: Number(sent), took: Number(took) };
+}
+
+/** runGenerator without blocking this process (whose event loop serves the local intake). */
+export function runGeneratorAsync(gen, port, file, datagramsPerSec, secs) {
+  const [cmd, args] = pin(1, gen, [String(port), file, String(Math.round(datagramsPerSec)), String(secs)]);
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { encoding: 'utf8' }, (err, out) => {
+      if (err) return reject(err);
+      const [, sent, took] = out.trim().split(' ');
+      resolve({ sent: Number(sent), took: Number(took) });
+    });
+  });
+}
+
+/** One datagram per line, newlines escaped (udpgen's format). */
+export function writeDatagramFile(dgs) {
+  const dir = mkdtempSync(join(tmpdir(), 'veneur-bench-'));
+  const file = join(dir, 'datagrams.txt');
+  writeFileSync(file, `${dgs.map((d) => d.replaceAll('\n', '\\n')).join('\n')}\n`);
+  return file;
+}
+
+/** Datagrams the kernel dropped for full receive buffers (all UDP sockets; only ours is busy). */
+export function kernelUdpDrops() {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('Udp:'));
+    const names = lines[0].split(/\s+/);
+    const values = lines[1].split(/\s+/);
+    return Number(values[names.indexOf('RcvbufErrors')]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Start dist/main/veneur.js with the node flags of its shebang (as users run it),
+ * pinned to `core` (or to every core with null); resolves once it is serving.
+ */
+export async function spawnServer(cfg, core) {
+  const bin = join(dist, 'main/veneur.js');
+  const shebang = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0]);
+  const flags = shebang ? shebang[1].trim().split(/\s+/).filter(Boolean) : [];
+  // e.g. BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server under load
+  if (process.env.BENCH_SERVER_FLAGS)
+    flags.push(...process.env.BENCH_SERVER_FLAGS.split(/\s+/).filter(Boolean));
+  const [cmd, args] =
+    core === null
+      ? ['taskset', ['-c', '0,1', process.execPath, ...flags, bin, '-f', cfg]]
+      : pin(core, process.execPath, [...flags, bin, '-f', cfg]);
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', process.env.BENCH_SERVER_STDERR ? 'pipe' : 'ignore', 'pipe'],
+    env: { ...process.env, VENEUR_LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? 'info' },
+  });
+  child.stdout?.on('data', (d) => appendFileSync(process.env.BENCH_SERVER_STDERR, d));
+  let port = 0;
+  let pids = [child.pid];
+  await new Promise((resolve, reject) => {
+    let buf = '';
+    child.stderr.on('data', (d) => {
+      buf += d;
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        // BENCH_SERVER_STDERR=file keeps the server's stderr (e.g. with --trace-gc)
+        if (process.env.BENCH_SERVER_STDERR) appendFileSync(process.env.BENCH_SERVER_STDERR, `${line}\n`);
+        try {
+          const rec = JSON.parse(line);
+          if (rec.msg === 'listening for DogStatsD over UDP') port = Number(rec.address.split(':').pop());
+          if (rec.msg === 'ingest workers started') pids = rec.pids;
+          if (rec.msg === 'veneur started') resolve();
+          if (process.env.BENCH_SERVER_LOG && rec.level >= 40) console.log(`  server: ${line.slice(0, 300)}`);
+        } catch {}
+      }
+    });
+    child.on('exit', (c) => reject(new Error(`server exited ${c}`)));
+  });
+  const exited = new Promise((r) => child.on('exit', r));
+  return {
+    port,
+    pid: child.pid,
+    /** processes reading the socket: the server, or its ingest workers */
+    pids,
+    rssKiB() {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) : 0;
+    },
+    async stop() {
+      process.kill(child.pid, 'SIGTERM');
+      await Promise.race([exited, sleep(10_000).then(() => child.kill('SIGKILL'))]);
+    },
+  };
+}

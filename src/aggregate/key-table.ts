@@ -15,8 +15,10 @@ export class KeyEntry {
   gen = -1;
   constructor(
     readonly hash: number,
-    /** name bytes followed by suffix bytes */
-    readonly bytes: Uint8Array,
+    /** Slab holding the key bytes: name bytes followed by suffix bytes, at [off, off + len). */
+    readonly slab: Buffer,
+    readonly off: number,
+    readonly len: number,
     readonly nameLen: number,
     readonly type: MetricType,
     readonly scope: Scope,
@@ -28,6 +30,13 @@ export class KeyEntry {
   ) {}
 }
 
+/**
+ * Key bytes live in shared slabs, not one Uint8Array per key: a typed array and
+ * its ArrayBuffer cost ~190 bytes of heap each, more than the bytes they hold
+ * (BENCHMARKS.md, memory per series).
+ */
+const SLAB_BYTES = 1 << 20;
+
 /** Suffix length above which the comparison uses Buffer#compare (measured: BENCHMARKS.md). */
 const LONG_SUFFIX = 64;
 
@@ -36,6 +45,8 @@ export class KeyTable {
   #entries: (KeyEntry | undefined)[];
   #mask: number;
   #size = 0;
+  #slab: Buffer = Buffer.allocUnsafeSlow(0);
+  #slabUsed = 0;
 
   constructor(initialCapacity = 1024) {
     let cap = 16;
@@ -60,24 +71,26 @@ export class KeyTable {
     for (;;) {
       const e = entries[idx];
       if (e === undefined) return undefined;
-      if (hashes[idx] === h && e.nameLen === nameLen && e.bytes.length === total) {
-        const bytes = e.bytes;
+      if (hashes[idx] === h && e.nameLen === nameLen && e.len === total) {
+        const slab = e.slab;
+        const off = e.off;
         let ok = true;
         for (let i = 0; i < nameLen; i++) {
-          if (bytes[i] !== buf[a0 + i]) {
+          if (slab[off + i] !== buf[a0 + i]) {
             ok = false;
             break;
           }
         }
         if (ok) {
           const sufLen = b1 - b0;
+          const so = off + nameLen;
           if (sufLen > LONG_SUFFIX) {
             // long tag lists (e.g. 30 tags): native memcmp beats a JS byte loop past its call overhead
-            if ((buf as Buffer).compare(bytes, nameLen, total, b0, b1) === 0) return e;
+            if (buf.compare(slab, so, so + sufLen, b0, b1) === 0) return e;
           } else {
-            const off = nameLen - b0;
+            const d = so - b0;
             for (let i = b0; i < b1; i++) {
-              if (bytes[off + i] !== buf[i]) {
+              if (slab[d + i] !== buf[i]) {
                 ok = false;
                 break;
               }
@@ -88,6 +101,21 @@ export class KeyTable {
       }
       idx = (idx + 1) & mask;
     }
+  }
+
+  /** Copy buf[a0,a1) ++ buf[b0,b1) into the current slab; returns [slab, offset]. */
+  store(buf: Buffer, a0: number, a1: number, b0: number, b1: number): [Buffer, number] {
+    const len = a1 - a0 + (b1 - b0);
+    if (this.#slabUsed + len > this.#slab.length) {
+      this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, len));
+      this.#slabUsed = 0;
+    }
+    const slab = this.#slab;
+    const off = this.#slabUsed;
+    buf.copy(slab, off, a0, a1);
+    buf.copy(slab, off + (a1 - a0), b0, b1);
+    this.#slabUsed += len;
+    return [slab, off];
   }
 
   /** Insert an entry known to be absent. */
@@ -101,6 +129,9 @@ export class KeyTable {
     this.#hashes.fill(0);
     this.#entries.fill(undefined);
     this.#size = 0;
+    // entries still referenced elsewhere keep their slabs; new keys start a new one
+    this.#slab = Buffer.allocUnsafeSlow(0);
+    this.#slabUsed = 0;
   }
 
   #place(e: KeyEntry): void {

@@ -10,7 +10,7 @@
  * across flush boundaries, kernel drops, and the server's own
  * veneur.flush.total_duration_ms and veneur.event_loop.delay_max_ms per flush.
  *
- *   node bench/flush-load.mjs [lines/s=1200000] [seconds=35] [series=1000000]
+ *   node bench/flush-load.mjs [lines/s=1200000] [measured seconds=40] [series=1000000]
  *
  * 127.0.0.1 only; the server and the generator are stopped by PID.
  */
@@ -32,7 +32,7 @@ import {
 import { everySeriesOnce } from './workload.mjs';
 
 const linesPerSec = Number(process.argv[2] ?? 1_200_000);
-const secs = Number(process.argv[3] ?? 35);
+const secs = Number(process.argv[3] ?? 40);
 const series = Number(process.argv[4] ?? 1_000_000);
 
 if (hasTaskset && !process.env.BENCH_PINNED) {
@@ -45,6 +45,7 @@ if (hasTaskset && !process.env.BENCH_PINNED) {
 
 console.log(`# flush under load — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}`);
 const WATCH = [
+  'veneur.worker.metrics_processed_total',
   'veneur.flush.total_duration_ms.max',
   'veneur.event_loop.delay_max_ms',
   'veneur.flush.series',
@@ -70,45 +71,42 @@ metric_sinks:
 const gen = buildGenerator();
 // every series once per file cycle: 10 lines per datagram
 const file = writeDatagramFile(everySeriesOnce({ series }));
-const perCycle = Math.ceil(series / 10);
 const server = await spawnServer(cfg, process.env.BENCH_SERVER_CORES === 'all' ? null : 0);
 try {
-  // create every series (one cycle at 100k datagrams/s), then let a flush pass
-  await runGeneratorAsync(gen, server.port, file, 100_000, perCycle / 100_000);
-  const waitFlush = async (n) => {
-    const seen = () => intake.state.seen['veneur.flush.series']?.length ?? 0;
-    const start = seen();
-    while (seen() < start + n) await sleep(100);
-  };
-  await waitFlush(1);
-  const flushesBefore = intake.state.seen['veneur.flush.series']?.length ?? 0;
-  const baseline = intake.state.processed;
+  // One continuous run: the first 20 s create the series and warm up, then every
+  // interval that lies wholly inside the run must count rate x 10 s lines.
+  const warm = 20;
+  const started = Date.now();
   const drops0 = kernelUdpDrops();
-  const r = await runGeneratorAsync(gen, server.port, file, linesPerSec / 10, secs);
-  // the last lines are counted by the next flush
-  await waitFlush(1);
-  const sentLines = r.sent * 10;
-  const processed = intake.state.processed - baseline;
+  const r = await runGeneratorAsync(gen, server.port, file, linesPerSec / 10, warm + secs);
+  const ended = Date.now();
   const kernelDrops = kernelUdpDrops() - drops0;
-  const during = (name) => (intake.state.seen[name] ?? []).slice(flushesBefore);
+  await sleep(12_000); // the flush of the last interval
+  // flushes by arrival; interval k ends at its tick, ~ (arrival - duration)
+  const flushes = (intake.state.seen['veneur.flush.series'] ?? []).map((_, i) => ({
+    series: intake.state.seen['veneur.flush.series'][i],
+    processed: (intake.state.seen['veneur.worker.metrics_processed_total'] ?? [])[i] * 10,
+    ms: (intake.state.seen['veneur.flush.total_duration_ms.max'] ?? [])[i],
+    loopMax: (intake.state.seen['veneur.event_loop.delay_max_ms'] ?? [])[i],
+    rss: (intake.state.seen['veneur.mem.rss_bytes'] ?? [])[i],
+    at: intake.state.arrivals[i],
+  }));
+  const expected = (linesPerSec / 10) * 10 * 10; // datagrams/s x 10 lines x 10 s
+  // an interval is wholly inside the measured part when its tick is >= warm + 10 s
+  // after the start and <= the end of the run
+  const full = flushes.filter((f) => f.at - f.ms >= started + (warm + 10) * 1000 && f.at - f.ms <= ended);
   console.log(
-    `flush-load ${fmt(series)} series, offered ${fmt(sentLines / r.took)} lines/s for ${r.took.toFixed(1)} s: ` +
-      `sent ${fmt(sentLines)}, counted ${fmt(processed)}, loss ${(((sentLines - processed) / sentLines) * 100).toFixed(4)}%, ` +
-      `kernel drops ${fmt(kernelDrops)} datagrams`,
+    `flush-load ${fmt(series)} series, ${fmt(r.sent * 10)} lines at ${fmt((r.sent * 10) / r.took)} lines/s over ${r.took.toFixed(1)} s; kernel drops ${fmt(kernelDrops)} datagrams`,
   );
-  console.log(`flush-load series per flush: ${during('veneur.flush.series').map(fmt).join(', ')}`);
+  for (const f of flushes)
+    console.log(
+      `flush-load   flush: ${fmt(f.series)} series, counted ${fmt(f.processed)} lines${full.includes(f) ? ` (expected ${fmt(expected)}: loss ${(((expected - f.processed) / expected) * 100).toFixed(3)}%)` : ' (warm-up or partial interval)'}, ` +
+        `flush ${fmt(f.ms)} ms, event-loop delay max ${f.loopMax?.toFixed(1)} ms, RSS ${fmt(f.rss / 2 ** 20)} MiB`,
+    );
+  const lost = full.reduce((a, f) => a + (expected - f.processed), 0);
   console.log(
-    `flush-load flush duration (ms): ${during('veneur.flush.total_duration_ms.max').map(fmt).join(', ')}`,
-  );
-  console.log(
-    `flush-load event-loop delay max per interval (ms): ${during('veneur.event_loop.delay_max_ms')
-      .map((v) => v.toFixed(1))
-      .join(', ')}`,
-  );
-  console.log(
-    `flush-load RSS (MiB): ${during('veneur.mem.rss_bytes')
-      .map((v) => fmt(v / 2 ** 20))
-      .join(', ')}; now ${fmt(server.rssKiB() / 1024)}`,
+    `flush-load RESULT ${fmt(series)} series at ${fmt(linesPerSec)} lines/s: ${full.length} full intervals, loss ${((lost / (expected * Math.max(1, full.length))) * 100).toFixed(3)}%, ` +
+      `longest flush ${fmt(Math.max(0, ...full.map((f) => f.ms)))} ms, longest event-loop block ${Math.max(0, ...full.map((f) => f.loopMax)).toFixed(1)} ms`,
   );
   console.log(
     `flush-load intake: ${fmt(intake.state.bodies)} series bodies, ${fmt(intake.state.busyMs)} ms handling them`,

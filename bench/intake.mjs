@@ -8,7 +8,8 @@ import { inflateSync } from 'node:zlib';
  */
 export async function startIntake(watch = []) {
   /** seen: every value of the `veneur.*` series named in `watch`, in arrival order */
-  const state = { processed: 0, errors: 0, bodies: 0, seen: {}, busyMs: 0 };
+  /** arrivals: Date.now() of each body carrying veneur.flush.series (one per flush) */
+  const state = { processed: 0, errors: 0, bodies: 0, seen: {}, busyMs: 0, arrivals: [] };
   const server = createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -24,6 +25,7 @@ export async function startIntake(watch = []) {
             const v = s.points[0][1] * (s.interval ?? 1);
             if (s.metric === 'veneur.worker.metrics_processed_total') state.processed += v;
             if (s.metric === 'veneur.packet.error_total') state.errors += v;
+            if (s.metric === 'veneur.flush.series') state.arrivals.push(Date.now());
             if (watch.includes(s.metric)) {
               state.seen[s.metric] ??= [];
               state.seen[s.metric].push(s.points[0][1]);

@@ -159,42 +159,40 @@ export function newSeries(
 }
 
 /**
- * Free lists of series by type, refilled from each flushed snapshot. Bounded by
- * construction: a refill replaces the previous pool, so it never holds more than
- * one interval's worth of series. The snapshot is read lazily, as series are
- * taken: sorting a million series into free lists at once blocked the event loop
- * for 80 ms.
+ * Free lists of series by type, fed from flushed snapshots. A snapshot is read
+ * lazily, as series are taken: sorting a million series into free lists at once
+ * blocked the event loop for 80 ms. The pool keeps the last two snapshots: the
+ * next interval starts while a snapshot is still being generated, so the series
+ * it creates then are new objects; with two snapshots in the pool the interval
+ * after that finds every series it needs and steady state allocates nothing.
+ * Bounded: never more than two intervals' worth of series.
  */
 export class SeriesPool {
   #free: AnySeries[][] = [[], [], [], [], [], []];
-  #source: Iterator<AnySeries> | null = null;
+  /** Unread snapshots, oldest first (at most two). */
+  #sources: Iterator<AnySeries>[] = [];
 
   /** A series with this identity, from the pool when one of the type is free. */
   take(type: MetricType, scope: Scope, name: string, tags: readonly string[], key: string): AnySeries {
     let s = this.#free[type].pop();
-    const source = this.#source;
-    if (s === undefined && source !== null) {
-      for (;;) {
-        const r = source.next();
-        if (r.done === true) {
-          this.#source = null;
-          break;
-        }
-        if (r.value.type === type) {
-          s = r.value;
-          break;
-        }
-        this.#free[r.value.type].push(r.value);
-      }
+    while (s === undefined && this.#sources.length > 0) {
+      const r = this.#sources[0]!.next();
+      if (r.done === true) this.#sources.shift();
+      else if (r.value.type === type) s = r.value;
+      else this.#free[r.value.type].push(r.value);
     }
     if (s === undefined) return newSeries(type, scope, name, tags, key);
     s.init(scope, name, tags, key);
     return s;
   }
 
-  /** Replace the pool with these series (a flushed interval nobody reads any more). */
+  /** Add a flushed interval's series (nobody reads them any more); drops the oldest unread one. */
   refill(series: Iterable<AnySeries>): void {
-    this.#free = [[], [], [], [], [], []];
-    this.#source = series[Symbol.iterator]();
+    if (this.#sources.length >= 2) {
+      this.#sources.shift();
+      // the free lists came from the older snapshots: start them over too
+      this.#free = [[], [], [], [], [], []];
+    }
+    this.#sources.push(series[Symbol.iterator]());
   }
 }

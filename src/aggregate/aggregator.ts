@@ -41,6 +41,7 @@ import {
 import { HyperLogLog } from './sketches/hll.js';
 import { MergingDigest } from './sketches/tdigest.js';
 import type { SeriesState } from './state.js';
+import { HIST_FIELDS, parseSeriesKey, type StateBatch } from './state-batch.js';
 
 const PIPE = 124;
 const COLON = 58;
@@ -59,6 +60,9 @@ const PROTOCOL_NAMES: readonly string[] = [
 ];
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 16777619;
+
+/** Series merged per slice by importStateBatchSliced (a few ms). */
+const IMPORT_SLICE = 20_000;
 
 /** Distinct tag sets kept for sharing; past this the table starts over (sharing is only an optimisation). */
 const MAX_TAG_SETS = 100_000;
@@ -357,12 +361,7 @@ export class Aggregator {
     const key = flatCopy(seriesKey(sfx.type, scope, name, joined));
     // Series share tag sets (name x a few tag combinations): one array per distinct set,
     // not one per series, ~190 bytes less per series at 1M series (BENCHMARKS.md, memory)
-    let tags = this.#tagSets.get(joined);
-    if (tags === undefined) {
-      if (this.#tagSets.size >= MAX_TAG_SETS) this.#tagSets.clear();
-      tags = Object.freeze(canon.tags.map(flatCopy));
-      this.#tagSets.set(joined, tags);
-    }
+    const tags = this.#internTags(joined, canon.tags);
     if (this.#series.size >= this.#maxSeries && !this.#series.has(key)) return ParseError.SeriesLimit;
     const nameLen = colon - start;
     const [slab, off] = this.#table.store(buf, start, colon, pipe, end);
@@ -381,6 +380,125 @@ export class Aggregator {
     );
     this.#table.insert(entry);
     return entry;
+  }
+
+  /** The shared array for a tag set (`tags`, or `joined` split, when it is new). */
+  #internTags(joined: string, tags?: readonly string[]): readonly string[] {
+    let shared = this.#tagSets.get(joined);
+    if (shared === undefined) {
+      if (this.#tagSets.size >= MAX_TAG_SETS) this.#tagSets.clear();
+      const list = tags ?? (joined === '' ? [] : joined.split(','));
+      shared = Object.freeze(list.map(flatCopy));
+      this.#tagSets.set(joined, shared);
+    }
+    return shared;
+  }
+
+  /**
+   * Merge an ingest worker's interval (a columnar StateBatch) into the current one:
+   * the same rules as importStates. Synchronous; importStateBatchSliced yields.
+   */
+  importStateBatch(b: StateBatch): void {
+    for (const _ of this.#importBatch(b, Number.POSITIVE_INFINITY)) {
+      // one slice: everything
+    }
+  }
+
+  /** importStateBatch in slices of IMPORT_SLICE series, yielding to the event loop between them. */
+  async importStateBatchSliced(b: StateBatch): Promise<void> {
+    for (const _ of this.#importBatch(b, IMPORT_SLICE)) await new Promise<void>((r) => setImmediate(r));
+  }
+
+  *#importBatch(b: StateBatch, slice: number): Generator<void> {
+    let h = 0;
+    let c = 0;
+    let set = 0;
+    let check = 0;
+    const n = b.count;
+    const keys = n === 0 ? [] : b.keys.split('\n');
+    for (let i = 0; i < n; i++) {
+      if (i > 0 && i % slice === 0) yield;
+      const key = keys[i];
+      const type = b.types[i] as MetricType;
+      let s = this.#series.get(key);
+      if (s === undefined && this.#series.size < this.#maxSeries) {
+        const id = parseSeriesKey(key);
+        s = this.#pool.take(type, id.scope, id.name, this.#internTags(id.joinedTags), flatCopy(key));
+        this.#series.set(s.key, s);
+      }
+      if (s === undefined) this.#errors[PacketType.Unknown * N_CAUSES + ParseError.SeriesLimit]++;
+      switch (type) {
+        case MetricType.Counter:
+          if (s !== undefined) (s as CounterSeries).value += b.values[i];
+          break;
+        case MetricType.Gauge:
+          if (s !== undefined) this.#mergeGauge(s as GaugeSeries, b.values[i], b.updated[i]);
+          break;
+        case MetricType.Histogram:
+        case MetricType.Timer: {
+          const f = b.hist;
+          const o = h * HIST_FIELDS;
+          const count = f[o + 6];
+          if (s !== undefined) {
+            const hs = s as HistogramSeries;
+            if (count > 0) hs.digest.mergeCentroids(b.centroids, c, count, f[o + 5]);
+            this.#mergeLocal(hs, f[o], f[o + 1], f[o + 2], f[o + 3], f[o + 4]);
+          }
+          c += count;
+          h++;
+          break;
+        }
+        case MetricType.Set: {
+          const from = set === 0 ? 0 : b.hllEnds[set - 1];
+          if (s !== undefined)
+            (s as SetSeries).hll.merge(HyperLogLog.unmarshalBinary(b.hll.subarray(from, b.hllEnds[set])));
+          set++;
+          break;
+        }
+        default:
+          if (s !== undefined)
+            this.#mergeStatus(
+              s as StatusSeries,
+              b.values[i],
+              b.messages[check],
+              b.hosts[check],
+              b.updated[i],
+            );
+          check++;
+          break;
+      }
+    }
+  }
+
+  #mergeGauge(s: GaugeSeries, v: number, u: number): void {
+    if (u >= s.updatedAt) {
+      s.value = v;
+      s.updatedAt = u;
+    }
+  }
+
+  #mergeLocal(
+    s: HistogramSeries,
+    min: number,
+    max: number,
+    sum: number,
+    weight: number,
+    recip: number,
+  ): void {
+    if (min < s.localMin) s.localMin = min;
+    if (max > s.localMax) s.localMax = max;
+    s.localSum += sum;
+    s.localWeight += weight;
+    s.localReciprocalSum += recip;
+  }
+
+  #mergeStatus(s: StatusSeries, v: number, message: string, host: string, u: number): void {
+    if (u >= s.updatedAt) {
+      s.value = v;
+      s.message = message;
+      s.hostName = host;
+      s.updatedAt = u;
+    }
   }
 
   /** Point a cache entry at this interval's series (creating the series if needed). */
@@ -533,32 +651,18 @@ export class Aggregator {
           s.value += st.v;
           break;
         case MetricType.Gauge:
-          if (st.u >= s.updatedAt) {
-            s.value = st.v;
-            s.updatedAt = st.u;
-          }
+          this.#mergeGauge(s, st.v, st.u);
           break;
         case MetricType.Histogram:
         case MetricType.Timer:
           if (st.d !== null) s.digest.merge(MergingDigest.fromData(st.d));
-          if (st.l !== null) {
-            if (st.l[0] < s.localMin) s.localMin = st.l[0];
-            if (st.l[1] > s.localMax) s.localMax = st.l[1];
-            s.localSum += st.l[2];
-            s.localWeight += st.l[3];
-            s.localReciprocalSum += st.l[4];
-          }
+          if (st.l !== null) this.#mergeLocal(s, st.l[0], st.l[1], st.l[2], st.l[3], st.l[4]);
           break;
         case MetricType.Set:
           if (st.h !== null) s.hll.merge(HyperLogLog.unmarshalBinary(st.h));
           break;
         case MetricType.Status:
-          if (st.u >= s.updatedAt) {
-            s.value = st.v;
-            s.message = st.m;
-            s.hostName = st.o;
-            s.updatedAt = st.u;
-          }
+          this.#mergeStatus(s, st.v, st.m, st.o, st.u);
           break;
       }
     }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { deserialize, serialize } from 'node:v8';
 import { generateSync } from '../flush/generate.js';
 import { makePolicy } from '../flush/policy.js';
 import { Aggregator } from './aggregator.js';
-import { exportSnapshot } from './state.js';
+import { exportStateBatch, parseSeriesKey } from './state-batch.js';
 
 const policy = makePolicy({
   isLocal: false,
@@ -34,7 +35,13 @@ describe('mergeable series state', () => {
       parts[i % 3].ingestPacket(Buffer.from(l));
     });
     const merged = new Aggregator({ extendTags: [], metricMaxLength: 1 << 20 });
-    for (const p of parts) merged.importStates(exportSnapshot(p.swap().series.values()));
+    for (const p of parts) {
+      const snap = p.swap();
+      // as over the cluster IPC channel (serialization 'advanced')
+      merged.importStateBatch(
+        deserialize(serialize(exportStateBatch(snap.series.values(), snap.series.size))),
+      );
+    }
     const want = metrics(one);
     const got = metrics(merged);
     assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort());
@@ -58,5 +65,14 @@ describe('mergeable series state', () => {
       { k: '10|g|', t: 1, s: 0, n: 'g', g: [], v: 9, u: 1000, d: null, l: null, h: null, m: '', o: '' },
     ]);
     assert.equal(metrics(a).get('g|'), 5);
+  });
+
+  it('a canonical key gives back type, scope, name and tags', () => {
+    const a = new Aggregator({ extendTags: [], metricMaxLength: 1 << 20 });
+    a.ingestPacket(Buffer.from('a.b:1|ms|#z:1,veneurglobalonly,a:2'));
+    const [s] = [...a.swap().series.values()];
+    assert.ok(s);
+    const id = parseSeriesKey(s.key);
+    assert.deepEqual([id.type, id.scope, id.name, id.joinedTags], [s.type, s.scope, 'a.b', 'a:2,z:1']);
   });
 });

@@ -20,7 +20,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { Aggregator } from '../aggregate/aggregator.js';
-import { exportSnapshot, type SeriesState } from '../aggregate/state.js';
+import { exportStateBatch, type StateBatch } from '../aggregate/state-batch.js';
 import type { Config } from '../config/types.js';
 import { createStatsdListeners } from '../ingest/listeners.js';
 import { bindSharedUdp, type SharedUdpGroup } from '../ingest/udp.js';
@@ -58,8 +58,8 @@ export function parseUdpFds(
 type ToWorker = { type: 'collect'; id: number } | { type: 'stop' };
 type FromWorker =
   | { type: 'ready' }
-  | { type: 'state'; id: number; states: SeriesState[]; events: DogStatsdEvent[] }
-  | { type: 'final'; states: SeriesState[]; events: DogStatsdEvent[] };
+  | { type: 'state'; id: number; batch: StateBatch; events: DogStatsdEvent[] }
+  | { type: 'final'; batch: StateBatch; events: DogStatsdEvent[] };
 
 export interface IngestWorkersOptions {
   readonly count: number;
@@ -82,6 +82,8 @@ export class IngestWorkers implements Component {
   readonly #workers = new Set<Worker>();
   #collectId = 0;
   #waiting = new Map<Worker, (ok: boolean) => void>();
+  /** Worker batches being merged, in arrival order. */
+  #importing: Promise<void> = Promise.resolve();
   #stopping = false;
   #finals = new Map<Worker, () => void>();
   #restarts = 0;
@@ -187,17 +189,21 @@ export class IngestWorkers implements Component {
 
   #onMessage(worker: Worker, msg: FromWorker): void {
     if (msg.type === 'state' || msg.type === 'final') {
-      // late answers are merged too: they join the interval being aggregated now, nothing is lost
-      this.#o.aggregator.importStates(msg.states);
-      this.#o.aggregator.importEvents(msg.events);
-      if (msg.type === 'state' && msg.id === this.#collectId) {
-        this.#waiting.get(worker)?.(true);
-        this.#waiting.delete(worker);
-      }
-      if (msg.type === 'final') {
-        this.#finals.get(worker)?.();
-        this.#finals.delete(worker);
-      }
+      // late answers are merged too: they join the interval being aggregated now, nothing is lost.
+      // Merged in slices (1M series took seconds in one go), one batch after the other.
+      this.#importing = this.#importing
+        .then(() => this.#o.aggregator.importStateBatchSliced(msg.batch))
+        .then(() => {
+          this.#o.aggregator.importEvents(msg.events);
+          if (msg.type === 'state' && msg.id === this.#collectId) {
+            this.#waiting.get(worker)?.(true);
+            this.#waiting.delete(worker);
+          }
+          if (msg.type === 'final') {
+            this.#finals.get(worker)?.();
+            this.#finals.delete(worker);
+          }
+        });
     }
   }
 
@@ -304,7 +310,7 @@ export async function runIngestWorker(config: Config, logger: Logger): Promise<v
       process.send(msg, undefined, undefined, () => resolve());
     });
   const id = cluster.worker?.id ?? 0;
-  const handOver = (): { states: SeriesState[]; events: DogStatsdEvent[] } => {
+  const handOver = (): { batch: StateBatch; events: DogStatsdEvent[] } => {
     // per-worker load, so an operator can see how the kernel spreads datagrams
     aggregator.ingestInternal(
       MetricType.Counter,
@@ -313,10 +319,10 @@ export async function runIngestWorker(config: Config, logger: Logger): Promise<v
       aggregator.processed,
     );
     const snap = aggregator.swap();
-    const states = exportSnapshot(snap.series.values());
+    const batch = exportStateBatch(snap.series.values(), snap.series.size);
     const events = [...snap.events];
     aggregator.recycle(snap);
-    return { states, events };
+    return { batch, events };
   };
   process.on('message', (msg: ToWorker) => {
     if (msg.type === 'collect') {

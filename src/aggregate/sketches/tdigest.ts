@@ -133,6 +133,8 @@ function sortPairs(a: Float64Array, n: number): void {
   }
 }
 
+const NO_CENTROIDS = new Float64Array(0);
+
 export class MergingDigest {
   private readonly compression: number;
   private readonly tempCap: number;
@@ -400,6 +402,26 @@ export class MergingDigest {
       for (let i = 0; i < other.tempCount; i++) this.add(ot[2 * i], ot[2 * i + 1]);
     }
     this._reciprocalSum = oldReciprocalSum + other._reciprocalSum;
+  }
+
+  /**
+   * The digest as interleaved (mean, weight) centroids after merging pending samples
+   * (what `toData` lists as objects): a view, valid until the next add.
+   */
+  mainCentroids(): Float64Array {
+    this.mergeAllTemps();
+    return this.main === null ? NO_CENTROIDS : this.main.subarray(0, 2 * this.mainCount);
+  }
+
+  /**
+   * `merge` of a digest given as `count` interleaved centroids of `pairs` from
+   * centroid `from` (its `mainCentroids()`) and its reciprocal sum: the same adds in
+   * the same order, without building the digest.
+   */
+  mergeCentroids(pairs: Float64Array, from: number, count: number, reciprocalSum: number): void {
+    const oldReciprocalSum = this._reciprocalSum;
+    for (let i = from; i < from + count; i++) this.add(pairs[2 * i], pairs[2 * i + 1]);
+    this._reciprocalSum = oldReciprocalSum + reciprocalSum;
   }
 
   private clone(): MergingDigest {

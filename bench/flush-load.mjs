@@ -15,6 +15,7 @@
  * 127.0.0.1 only; the server and the generator are stopped by PID.
  */
 import { spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,14 +45,25 @@ if (hasTaskset && !process.env.BENCH_PINNED) {
 }
 
 console.log(`# flush under load — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}`);
-const WATCH = [
-  'veneur.worker.metrics_processed_total',
-  'veneur.flush.total_duration_ms.max',
-  'veneur.event_loop.delay_max_ms',
-  'veneur.flush.series',
-  'veneur.mem.rss_bytes',
-];
-const intake = await startIntake(WATCH);
+// The server's own figures come back over `stats_address` (UDP, one burst per flush,
+// independent of the Datadog bodies, which a slow flush may lose).
+const stats = dgram.createSocket('udp4');
+/** one entry per flush: the veneur.* values it re-sent, and when they arrived */
+const flushes = [];
+stats.on('message', (msg) => {
+  const now = Date.now();
+  let f = flushes.at(-1);
+  if (f === undefined || now - f.at > 2000) {
+    f = { at: now, v: {} };
+    flushes.push(f);
+  }
+  for (const line of msg.toString().split('\n')) {
+    const m = /^(veneur\.[^:]+):([^|]+)\|/.exec(line);
+    if (m && !line.includes('|#')) f.v[m[1]] = Number(m[2]);
+  }
+});
+await new Promise((r) => stats.bind(0, '127.0.0.1', r));
+const intake = await startIntake();
 const dir = mkdtempSync(join(tmpdir(), 'veneur-bench-'));
 const cfg = join(dir, 'flush-load.yaml');
 writeFileSync(
@@ -59,6 +71,7 @@ writeFileSync(
   `statsd_listen_addresses: [udp://127.0.0.1:0]
 interval: 10s
 hostname: bench
+stats_address: 127.0.0.1:${stats.address().port}
 read_buffer_size_bytes: 4194304
 metric_max_length: 16384
 percentiles: [0.5, 0.75, 0.99]
@@ -72,6 +85,8 @@ const gen = buildGenerator();
 // every series once per file cycle: 10 lines per datagram
 const file = writeDatagramFile(everySeriesOnce({ series }));
 const server = await spawnServer(cfg, process.env.BENCH_SERVER_CORES === 'all' ? null : 0);
+// the flush clock starts with the server (synchronize_with_interval off): ticks every 10 s from here
+const serverStarted = Date.now();
 try {
   // One continuous run: the first 20 s create the series and warm up, then every
   // interval that lies wholly inside the run must count rate x 10 s lines.
@@ -82,31 +97,32 @@ try {
   const ended = Date.now();
   const kernelDrops = kernelUdpDrops() - drops0;
   await sleep(12_000); // the flush of the last interval
-  // flushes by arrival; interval k ends at its tick, ~ (arrival - duration)
-  const flushes = (intake.state.seen['veneur.flush.series'] ?? []).map((_, i) => ({
-    series: intake.state.seen['veneur.flush.series'][i],
-    processed: (intake.state.seen['veneur.worker.metrics_processed_total'] ?? [])[i] * 10,
-    ms: (intake.state.seen['veneur.flush.total_duration_ms.max'] ?? [])[i],
-    loopMax: (intake.state.seen['veneur.event_loop.delay_max_ms'] ?? [])[i],
-    rss: (intake.state.seen['veneur.mem.rss_bytes'] ?? [])[i],
-    at: intake.state.arrivals[i],
+  const rows = flushes.map((f, i) => ({
+    series: f.v['veneur.flush.series'],
+    processed: f.v['veneur.worker.metrics_processed_total'] ?? 0,
+    // a flush's duration and the loop delay up to it are reported by the next flush
+    ms: flushes[i + 1]?.v['veneur.flush.total_duration_ms.max'],
+    loopMax: flushes[i + 1]?.v['veneur.event_loop.delay_max_ms'],
+    rss: f.v['veneur.mem.rss_bytes'],
+    // the tick this flush started at: the last one before its figures arrived
+    tick: serverStarted + Math.floor((f.at - serverStarted) / 10_000) * 10_000,
   }));
   const expected = (linesPerSec / 10) * 10 * 10; // datagrams/s x 10 lines x 10 s
   // an interval is wholly inside the measured part when its tick is >= warm + 10 s
   // after the start and <= the end of the run
-  const full = flushes.filter((f) => f.at - f.ms >= started + (warm + 10) * 1000 && f.at - f.ms <= ended);
+  const full = rows.filter((f) => f.tick - 10_000 >= started + warm * 1000 && f.tick <= ended);
   console.log(
     `flush-load ${fmt(series)} series, ${fmt(r.sent * 10)} lines at ${fmt((r.sent * 10) / r.took)} lines/s over ${r.took.toFixed(1)} s; kernel drops ${fmt(kernelDrops)} datagrams`,
   );
-  for (const f of flushes)
+  for (const f of rows)
     console.log(
       `flush-load   flush: ${fmt(f.series)} series, counted ${fmt(f.processed)} lines${full.includes(f) ? ` (expected ${fmt(expected)}: loss ${(((expected - f.processed) / expected) * 100).toFixed(3)}%)` : ' (warm-up or partial interval)'}, ` +
-        `flush ${fmt(f.ms)} ms, event-loop delay max ${f.loopMax?.toFixed(1)} ms, RSS ${fmt(f.rss / 2 ** 20)} MiB`,
+        `flush ${f.ms === undefined ? '?' : fmt(f.ms)} ms, event-loop delay max until the next flush ${f.loopMax?.toFixed(1) ?? '?'} ms, RSS ${fmt(f.rss / 2 ** 20)} MiB`,
     );
   const lost = full.reduce((a, f) => a + (expected - f.processed), 0);
   console.log(
     `flush-load RESULT ${fmt(series)} series at ${fmt(linesPerSec)} lines/s: ${full.length} full intervals, loss ${((lost / (expected * Math.max(1, full.length))) * 100).toFixed(3)}%, ` +
-      `longest flush ${fmt(Math.max(0, ...full.map((f) => f.ms)))} ms, longest event-loop block ${Math.max(0, ...full.map((f) => f.loopMax)).toFixed(1)} ms`,
+      `longest flush ${fmt(Math.max(0, ...full.map((f) => f.ms ?? 0)))} ms, longest event-loop block ${Math.max(0, ...full.map((f) => f.loopMax ?? 0)).toFixed(1)} ms`,
   );
   console.log(
     `flush-load intake: ${fmt(intake.state.bodies)} series bodies, ${fmt(intake.state.busyMs)} ms handling them`,
@@ -114,4 +130,5 @@ try {
 } finally {
   await server.stop();
   await intake.close();
+  stats.close();
 }

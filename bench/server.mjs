@@ -118,7 +118,14 @@ export async function spawnServer(cfg, core) {
     });
     child.on('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
-  const exited = new Promise((r) => child.on('exit', r));
+  let stopping = false;
+  const exited = new Promise((r) =>
+    child.on('exit', (code, signal) => {
+      if (!stopping)
+        console.log(`server (pid ${child.pid}) exited unexpectedly: code ${code}, signal ${signal}`);
+      r();
+    }),
+  );
   return {
     port,
     pid: child.pid,
@@ -129,6 +136,8 @@ export async function spawnServer(cfg, core) {
       return m ? Number(m[1]) : 0;
     },
     async stop() {
+      stopping = true;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       process.kill(child.pid, 'SIGTERM');
       await Promise.race([exited, sleep(10_000).then(() => child.kill('SIGKILL'))]);
     },

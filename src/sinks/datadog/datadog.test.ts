@@ -335,6 +335,33 @@ describe('datadog sink against a strict fake intake', () => {
     assert.equal(new Set(fake.series.map((s) => s.metric)).size, 10);
   });
 
+  it('survives a body rejected while the flush is still streaming in (no unhandled rejection)', async () => {
+    make({ flush_max_per_body: 2 });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      fake.failNext(1, 400, '{"errors":["Invalid metric"]}');
+      const fanout = new MetricFanout();
+      const done = sink.flush(fanout.reader(), never);
+      fanout.push([gauge('a', 1, [], TS), gauge('b', 2, [], TS)]);
+      // the first body is posted and rejected while the producer has not ended
+      while (fake.requestsTo('/api/v1/series').length === 0) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 50));
+      fanout.push([gauge('c', 3, [], TS), gauge('d', 4, [], TS)]);
+      fanout.end();
+      await assert.rejects(done, (e: unknown) => {
+        assert.ok(e instanceof SinkFlushError);
+        assert.deepEqual(e.result, { flushed: 2, skipped: 0, dropped: 2 });
+        return true;
+      });
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('retries a 500 and then succeeds', async () => {
     make();
     fake.failNext(1, 500);

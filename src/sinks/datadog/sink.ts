@@ -24,6 +24,8 @@ import { renderChecksBody, renderEvent, renderEventsBody, SeriesBodyWriter } fro
 
 /** Series bodies posted at the same time (Go: all of them). */
 const MAX_PARALLEL_BODIES = 8;
+/** Bodies being compressed at once (libuv's default thread pool size) before rendering waits. */
+const MAX_DEFLATING = 4;
 
 /** Runs at most `n` async tasks at once, in submission order. */
 class Limiter {
@@ -84,19 +86,35 @@ export class DatadogMetricSink implements MetricSink {
     // Bodies are rendered as the records arrive and compressed at once on the thread
     // pool, so only compressed bytes wait for one of the MAX_PARALLEL_BODIES posts.
     const limit = new Limiter(MAX_PARALLEL_BODIES);
+    let deflating = 0;
+    let wake: (() => void) | null = null;
     const writer = new SeriesBodyWriter(opts, cfg.flushMaxPerBody, (body, entries, release) => {
       const deflated = deflateZlib(body);
+      deflating++;
       // the pooled body buffer is reused once it is compressed; errors are the post's to report
-      deflated.then(release, release);
-      posts.push({
-        count: entries,
-        what: 'series',
-        run: limit.run(() =>
-          this.#http.postJson({ url: this.#seriesUrl, action: 'flush', deflated, signal }),
-        ),
-      });
+      const done = (): void => {
+        release();
+        deflating--;
+        wake?.();
+        wake = null;
+      };
+      deflated.then(done, done);
+      const run = limit.run(() =>
+        this.#http.postJson({ url: this.#seriesUrl, action: 'flush', deflated, signal }),
+      );
+      // a post can fail while records are still arriving, long before allSettled below
+      // looks at it: without a handler now, that is an unhandled rejection (a crash)
+      run.catch(() => {});
+      posts.push({ count: entries, what: 'series', run });
     });
     for await (const chunk of chunksOf(batch)) {
+      // backpressure: rendering outran compression (one core, or a busy thread pool);
+      // without it, every waiting body held a fresh 4 MiB buffer and the external
+      // memory forced full, stop-the-world GCs of the heap (BENCHMARKS.md)
+      while (deflating >= MAX_DEFLATING && !signal.aborted)
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
       if (signal.aborted) break;
       writer.write(chunk);
     }

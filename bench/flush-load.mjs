@@ -53,7 +53,7 @@ const flushes = [];
 stats.on('message', (msg) => {
   const now = Date.now();
   let f = flushes.at(-1);
-  if (f === undefined || now - f.at > 2000) {
+  if (f === undefined || now - f.at > 5000) {
     f = { at: now, v: {} };
     flushes.push(f);
   }

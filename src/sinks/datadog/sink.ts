@@ -24,8 +24,6 @@ import { renderChecksBody, renderEvent, renderEventsBody, SeriesBodyWriter } fro
 
 /** Series bodies posted at the same time (Go: all of them). */
 const MAX_PARALLEL_BODIES = 8;
-/** Bodies being compressed at once (libuv's default thread pool size) before rendering waits. */
-const MAX_DEFLATING = 4;
 
 /** Runs at most `n` async tasks at once, in submission order. */
 class Limiter {
@@ -86,19 +84,10 @@ export class DatadogMetricSink implements MetricSink {
     // Bodies are rendered as the records arrive and compressed at once on the thread
     // pool, so only compressed bytes wait for one of the MAX_PARALLEL_BODIES posts.
     const limit = new Limiter(MAX_PARALLEL_BODIES);
-    let deflating = 0;
-    let wake: (() => void) | null = null;
     const writer = new SeriesBodyWriter(opts, cfg.flushMaxPerBody, (body, entries, release) => {
       const deflated = deflateZlib(body);
-      deflating++;
       // the pooled body buffer is reused once it is compressed; errors are the post's to report
-      const done = (): void => {
-        release();
-        deflating--;
-        wake?.();
-        wake = null;
-      };
-      deflated.then(done, done);
+      deflated.then(release, release);
       const run = limit.run(() =>
         this.#http.postJson({ url: this.#seriesUrl, action: 'flush', deflated, signal }),
       );
@@ -108,13 +97,6 @@ export class DatadogMetricSink implements MetricSink {
       posts.push({ count: entries, what: 'series', run });
     });
     for await (const chunk of chunksOf(batch)) {
-      // backpressure: rendering outran compression (one core, or a busy thread pool);
-      // without it, every waiting body held a fresh 4 MiB buffer and the external
-      // memory forced full, stop-the-world GCs of the heap (BENCHMARKS.md)
-      while (deflating >= MAX_DEFLATING && !signal.aborted)
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
       if (signal.aborted) break;
       writer.write(chunk);
     }

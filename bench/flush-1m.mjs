@@ -57,7 +57,6 @@ console.log(
 for (let round = 0; round < 2; round++) {
   // second round: same series again (recycled objects)
   if (round === 1) for (const d of everySeriesOnce({ series })) agg.ingestPacket(Buffer.from(d));
-  if (process.env.FLUSH_MARKERS) console.log(`-- flush ${round + 1} start`);
   const h = monitorEventLoopDelay({ resolution: 5 });
   h.enable();
   t = performance.now();

@@ -14,7 +14,6 @@
  *
  * 127.0.0.1 only; the server and the generator are stopped by PID.
  */
-import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -23,9 +22,9 @@ import { startIntake } from './intake.mjs';
 import {
   buildGenerator,
   fmt,
-  hasTaskset,
   kernelUdpDrops,
   runGeneratorAsync,
+  runPinnedToCore1,
   sleep,
   spawnServer,
   writeDatagramFile,
@@ -36,13 +35,7 @@ const linesPerSec = Number(process.argv[2] ?? 1_200_000);
 const secs = Number(process.argv[3] ?? 40);
 const series = Number(process.argv[4] ?? 1_000_000);
 
-if (hasTaskset && !process.env.BENCH_PINNED) {
-  const r = spawnSync('taskset', ['-c', '1', process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_PINNED: '1' },
-  });
-  process.exit(r.status ?? 1);
-}
+runPinnedToCore1();
 
 console.log(`# flush under load — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}`);
 // The server's own figures come back over `stats_address` (UDP, one burst per flush,

@@ -3,13 +3,11 @@ import { createServer } from 'node:http';
 import { inflateSync } from 'node:zlib';
 
 /**
- * A minimal local intake: sums veneur.worker.metrics_processed_total (rate × interval)
- * and keeps the values of the series named in `watch`.
+ * A minimal local intake: sums veneur.worker.metrics_processed_total (rate × interval);
+ * busyMs is the time spent handling bodies.
  */
-export async function startIntake(watch = []) {
-  /** seen: every value of the `veneur.*` series named in `watch`, in arrival order */
-  /** arrivals: Date.now() of each body carrying veneur.flush.series (one per flush) */
-  const state = { processed: 0, errors: 0, bodies: 0, seen: {}, busyMs: 0, arrivals: [] };
+export async function startIntake() {
+  const state = { processed: 0, errors: 0, bodies: 0, busyMs: 0 };
   const server = createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -25,11 +23,6 @@ export async function startIntake(watch = []) {
             const v = s.points[0][1] * (s.interval ?? 1);
             if (s.metric === 'veneur.worker.metrics_processed_total') state.processed += v;
             if (s.metric === 'veneur.packet.error_total') state.errors += v;
-            if (s.metric === 'veneur.flush.series') state.arrivals.push(Date.now());
-            if (watch.includes(s.metric)) {
-              state.seen[s.metric] ??= [];
-              state.seen[s.metric].push(s.points[0][1]);
-            }
           }
         }
       } catch {}

@@ -18,12 +18,21 @@
  *   BENCH_DRAIN_DATAGRAMS=400000 BENCH_DRAIN_WARMUP_CYCLES=1 BENCH_DRAIN_CYCLES=3 (per server start)
  * Everything talks to 127.0.0.1 only, and every process started is stopped by PID.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startIntake } from './intake.mjs';
+import {
+  buildGenerator,
+  fmt,
+  kernelUdpDrops,
+  runGenerator,
+  runPinnedToCore1,
+  sleep,
+  spawnServer,
+  writeDatagramFile,
+} from './server.mjs';
 import { datagrams, everySeriesOnce } from './workload.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,27 +40,10 @@ const root = join(here, '..');
 const dist = join(root, 'dist');
 const only = new Set((process.env.BENCH_ONLY ?? 'micro,flush,ingest,memory,drain').split(','));
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
-const hasTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const pin = (core, cmd, args) => (hasTaskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
-const fmt = (n) => Math.round(n).toLocaleString('en-US');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The server gets core 0 to itself: this process (the local intake) and the
 // generator run on core 1.
-if (hasTaskset && !process.env.BENCH_PINNED) {
-  const r = spawnSync('taskset', ['-c', '1', process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_PINNED: '1' },
-  });
-  process.exit(r.status ?? 1);
-}
+runPinnedToCore1();
 
 console.log(`# veneur-ts bench — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}`);
 
@@ -102,14 +94,6 @@ async function flush() {
 }
 
 // ---------------------------------------------------------------- 3/4. server
-function buildGenerator() {
-  const outDir = join(here, '.build');
-  mkdirSync(outDir, { recursive: true });
-  const bin = join(outDir, 'udpgen');
-  if (!existsSync(bin)) execFileSync('cc', ['-O2', '-o', bin, join(here, 'udpgen.c')]);
-  return bin;
-}
-
 async function startServer(intakePort, extra = '') {
   const dir = mkdtempSync(join(tmpdir(), 'veneur-bench-'));
   const cfg = join(dir, 'bench.yaml');
@@ -128,86 +112,6 @@ metric_sinks:
 ${extra}`,
   );
   return spawnServer(cfg, 0);
-}
-
-/**
- * Start dist/main/veneur.js with the node flags of its shebang (as users run it),
- * pinned to `core` (or to every core with null); resolves once it is serving.
- */
-async function spawnServer(cfg, core) {
-  const bin = join(dist, 'main/veneur.js');
-  const shebang = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0]);
-  const flags = shebang ? shebang[1].trim().split(/\s+/).filter(Boolean) : [];
-  const [cmd, args] =
-    core === null
-      ? ['taskset', ['-c', '0,1', process.execPath, ...flags, bin, '-f', cfg]]
-      : pin(core, process.execPath, [...flags, bin, '-f', cfg]);
-  const child = spawn(cmd, args, {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, VENEUR_LOG_LEVEL: 'info' },
-  });
-  let port = 0;
-  let pids = [child.pid];
-  await new Promise((resolve, reject) => {
-    let buf = '';
-    child.stderr.on('data', (d) => {
-      buf += d;
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const rec = JSON.parse(line);
-          if (rec.msg === 'listening for DogStatsD over UDP') port = Number(rec.address.split(':').pop());
-          if (rec.msg === 'ingest workers started') pids = rec.pids;
-          if (rec.msg === 'veneur started') resolve();
-        } catch {}
-      }
-    });
-    child.on('exit', (c) => reject(new Error(`server exited ${c}`)));
-  });
-  const exited = new Promise((r) => child.on('exit', r));
-  return {
-    port,
-    pid: child.pid,
-    /** processes reading the socket: the server, or its ingest workers */
-    pids,
-    rssKiB() {
-      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      return m ? Number(m[1]) : 0;
-    },
-    async stop() {
-      process.kill(child.pid, 'SIGTERM');
-      await Promise.race([exited, sleep(10_000).then(() => child.kill('SIGKILL'))]);
-    },
-  };
-}
-
-/** Datagrams the kernel dropped for full receive buffers (all UDP sockets; only ours is busy). */
-function kernelUdpDrops() {
-  try {
-    const lines = readFileSync('/proc/net/snmp', 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('Udp:'));
-    const names = lines[0].split(/\s+/);
-    const values = lines[1].split(/\s+/);
-    return Number(values[names.indexOf('RcvbufErrors')]);
-  } catch {
-    return Number.NaN;
-  }
-}
-
-function runGenerator(gen, port, file, datagramsPerSec, secs) {
-  const [cmd, args] = pin(1, gen, [String(port), file, String(Math.round(datagramsPerSec)), String(secs)]);
-  const out = execFileSync(cmd, args, { encoding: 'utf8' });
-  const [, sent, took] = out.trim().split(' ');
-  return { sent: Number(sent), took: Number(took) };
-}
-
-function writeDatagramFile(dgs) {
-  const dir = mkdtempSync(join(tmpdir(), 'veneur-bench-'));
-  const file = join(dir, 'datagrams.txt');
-  writeFileSync(file, `${dgs.map((d) => d.replaceAll('\n', '\\n')).join('\n')}\n`);
-  return file;
 }
 
 async function ingestAt(gen, file, linesPerDatagram, linesPerSec, secs) {

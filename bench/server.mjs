@@ -3,7 +3,7 @@
  * (dist/main/veneur.js with the node flags of its shebang, as users run it) and
  * reading the kernel's UDP drop counter. 127.0.0.1 only.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,6 +22,19 @@ export const hasTaskset = (() => {
 })();
 export const pin = (core, cmd, args) =>
   hasTaskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
+/**
+ * Run this bench script pinned to core 1 (the generator and the local intake live
+ * there; the server gets core 0): re-executes itself under taskset once and exits
+ * with its status. No-op without taskset or when already pinned.
+ */
+export function runPinnedToCore1() {
+  if (!hasTaskset || process.env.BENCH_PINNED) return;
+  const r = spawnSync('taskset', ['-c', '1', process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_PINNED: '1' },
+  });
+  process.exit(r.status ?? 1);
+}
 export const fmt = (n) => Math.round(n).toLocaleString('en-US');
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

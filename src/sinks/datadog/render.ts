@@ -264,22 +264,6 @@ export class SeriesBodyWriter implements Finalized {
   }
 }
 
-/** Everything at once (tests, tools): the bodies as text, and what the records became. */
-export function renderSeriesBodies(
-  metrics: readonly InterMetric[],
-  opts: FinalizeOptions,
-  maxPerBody = 0,
-): { bodies: string[]; finalized: Finalized } {
-  const bodies: string[] = [];
-  const w = new SeriesBodyWriter(opts, maxPerBody, (b, _n, release) => {
-    bodies.push(b.toString('utf8'));
-    release();
-  });
-  w.write(metrics);
-  w.end();
-  return { bodies, finalized: w };
-}
-
 /** JSON array body for POST /api/v1/check_run (sent uncompressed). */
 export function renderChecksBody(entries: readonly string[]): string {
   return `[${entries.join(',')}]\n`;

@@ -5,7 +5,7 @@ import { makePolicy } from '../flush/policy.js';
 import { type InterMetric, InterMetricType, MetricType, Scope } from '../model/metric.js';
 import { PacketType, ParseError } from '../protocol/dogstatsd/errors.js';
 import { Aggregator } from './aggregator.js';
-import type { AnySeries, CounterSeries, HistogramSeries } from './series.js';
+import { type AnySeries, type CounterSeries, type HistogramSeries, newSeries, SeriesPool } from './series.js';
 
 function agg(extendTags: string[] = []): Aggregator {
   return new Aggregator({ extendTags, metricMaxLength: 4096, nowSeconds: () => 1000 });
@@ -241,6 +241,71 @@ describe('aggregator', () => {
       assert.ok(Math.abs(m.s - 30_000) / 30_000 < 0.02, `set estimate ${m.s}`);
       a.recycle(snap);
     }
+  });
+
+  it('raw keys that canonicalise alike share one series, in every interval, also after the key cache is pruned', () => {
+    const a = agg();
+    const key = `${MetricType.Counter}${Scope.Mixed}|c|a:1,b:2`;
+    for (let round = 0; round < 3; round++) {
+      send(a, 'c:1|c|#a:1,b:2', 'c:2|c|#b:2,a:1', 'c:4|c|#a:1,b:2');
+      const snap = a.swap();
+      assert.equal(
+        snap.series.size - [...snap.series.values()].filter((s) => s.name.startsWith('veneur.')).length,
+        1,
+      );
+      assert.equal((snap.series.get(key) as CounterSeries).value, 7, `round ${round}`);
+      a.recycle(snap);
+    }
+    // an interval with many keys, then a quiet one: the cache and the slots are pruned together
+    const many: string[] = [];
+    for (let i = 0; i < 70_000; i++) many.push(`k${i}:1|c`);
+    for (let i = 0; i < many.length; i += 500) send(a, ...many.slice(i, i + 500));
+    a.recycle(a.swap());
+    a.recycle(a.swap());
+    send(a, 'c:1|c|#b:2,a:1', 'c:1|c|#a:1,b:2');
+    a.importStates([
+      {
+        k: key,
+        t: MetricType.Counter,
+        s: Scope.Mixed,
+        n: 'c',
+        g: ['a:1', 'b:2'],
+        v: 5,
+        u: 0,
+        d: null,
+        l: null,
+        h: null,
+        m: '',
+        o: '',
+      },
+    ]);
+    const snap = a.swap();
+    assert.equal((snap.series.get(key) as CounterSeries).value, 7);
+    assert.equal([...snap.series.values()].filter((s) => s.key === key).length, 1);
+  });
+
+  it('the series pool looks at a bounded number of pooled series per take', () => {
+    const pool = new SeriesPool();
+    let read = 0;
+    const counters: AnySeries[] = [];
+    for (let i = 0; i < 10_000; i++)
+      counters.push(newSeries(MetricType.Counter, Scope.Mixed, `c${i}`, [], `k${i}`));
+    pool.refill({
+      *[Symbol.iterator]() {
+        for (const c of counters) {
+          read++;
+          yield c;
+        }
+      },
+    });
+    // no histogram in the snapshot: a new one, after a short look
+    const h = pool.take(MetricType.Histogram, Scope.Mixed, 'h', [], 'kh');
+    assert.equal(h.type, MetricType.Histogram);
+    assert.ok(read <= 64, `read ${read}`);
+    // what it looked at is not lost: counters come from the pool, not new
+    const c = pool.take(MetricType.Counter, Scope.Mixed, 'x', [], 'kx');
+    assert.ok(counters.includes(c));
+    assert.equal(c.name, 'x');
   });
 
   it('max_series: new series beyond the cap are dropped and counted, existing ones keep aggregating', () => {

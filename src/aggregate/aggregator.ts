@@ -27,7 +27,7 @@ import {
   tagKey,
 } from '../protocol/dogstatsd/metric.js';
 import { parseNumber } from '../protocol/dogstatsd/number.js';
-import { KeyEntry, KeyTable } from './key-table.js';
+import { KeyEntry, KeyTable, SeriesSlot } from './key-table.js';
 import {
   type AnySeries,
   type CounterSeries,
@@ -101,9 +101,30 @@ export interface AggregatorOptions {
   readonly nowSeconds?: () => number;
 }
 
+/** One interval's series, in the order they were first touched. */
+export class SeriesList implements Iterable<AnySeries> {
+  readonly #items: readonly AnySeries[];
+  constructor(items: readonly AnySeries[]) {
+    this.#items = items;
+  }
+  get size(): number {
+    return this.#items.length;
+  }
+  values(): IterableIterator<AnySeries> {
+    return this.#items.values();
+  }
+  [Symbol.iterator](): IterableIterator<AnySeries> {
+    return this.#items.values();
+  }
+  /** The series with this canonical key (a linear scan: for tests and tools, not hot paths). */
+  get(key: string): AnySeries | undefined {
+    return this.#items.find((s) => s.key === key);
+  }
+}
+
 /** What one interval produced, handed to the flusher. */
 export interface Snapshot {
-  readonly series: ReadonlyMap<string, AnySeries>;
+  readonly series: SeriesList;
   readonly events: readonly DogStatsdEvent[];
 }
 
@@ -136,7 +157,10 @@ export class Aggregator {
   readonly #pool = new SeriesPool();
   /** Interned canonical tag sets, by joined text. */
   readonly #tagSets = new Map<string, readonly string[]>();
-  #series = new Map<string, AnySeries>();
+  /** Canonical key -> slot, across intervals (pruned with the raw-key table). */
+  #slots = new Map<string, SeriesSlot>();
+  /** This interval's series, in first-touch order. */
+  #list: AnySeries[] = [];
   #events: DogStatsdEvent[] = [];
   #gen = 0;
   /** Wall-clock ms of the packet being ingested (gauges record it for cross-worker merges). */
@@ -162,7 +186,7 @@ export class Aggregator {
 
   /** Number of series in the current interval. */
   get seriesCount(): number {
-    return this.#series.size;
+    return this.#list.length;
   }
 
   /** Samples accepted in the current interval. */
@@ -267,9 +291,10 @@ export class Aggregator {
       }
       entry = created;
     }
-    let series = entry.series;
-    if (entry.gen !== this.#gen || series === null) {
-      series = this.#attach(entry);
+    const slot = entry.slot;
+    let series = slot.series;
+    if (slot.gen !== this.#gen || series === null) {
+      series = this.#attach(slot, entry.type, entry.scope, entry.name, entry.tags);
       if (series === null) {
         this.#error(ParseError.SeriesLimit);
         return end;
@@ -362,10 +387,17 @@ export class Aggregator {
     // Series share tag sets (name x a few tag combinations): one array per distinct set,
     // not one per series, ~190 bytes less per series at 1M series (BENCHMARKS.md, memory)
     const tags = this.#internTags(joined, canon.tags);
-    if (this.#series.size >= this.#maxSeries && !this.#series.has(key)) return ParseError.SeriesLimit;
+    let slot = this.#slots.get(key);
+    if (this.#list.length >= this.#maxSeries && (slot === undefined || slot.gen !== this.#gen))
+      return ParseError.SeriesLimit;
+    if (slot === undefined) {
+      slot = new SeriesSlot(key);
+      this.#slots.set(key, slot);
+    }
     const nameLen = colon - start;
     const [slab, off] = this.#table.store(buf, start, colon, pipe, end);
     const entry = new KeyEntry(
+      slot,
       h,
       slab,
       off,
@@ -420,11 +452,12 @@ export class Aggregator {
       if (i > 0 && i % slice === 0) yield;
       const key = keys[i];
       const type = b.types[i] as MetricType;
-      let s = this.#series.get(key);
-      if (s === undefined && this.#series.size < this.#maxSeries) {
+      let s = this.#current(key);
+      if (s === undefined && this.#list.length < this.#maxSeries) {
         const id = parseSeriesKey(key);
-        s = this.#pool.take(type, id.scope, id.name, this.#internTags(id.joinedTags), flatCopy(key));
-        this.#series.set(s.key, s);
+        const k = flatCopy(key);
+        s =
+          this.#attach(this.#slot(k), type, id.scope, id.name, this.#internTags(id.joinedTags)) ?? undefined;
       }
       if (s === undefined) this.#errors[PacketType.Unknown * N_CAUSES + ParseError.SeriesLimit]++;
       switch (type) {
@@ -501,17 +534,40 @@ export class Aggregator {
     }
   }
 
-  /** Point a cache entry at this interval's series (creating the series if needed). */
-  #attach(entry: KeyEntry): AnySeries | null {
-    let s = this.#series.get(entry.key);
-    if (s === undefined) {
-      if (this.#series.size >= this.#maxSeries) return null;
-      s = this.#pool.take(entry.type, entry.scope, entry.name, entry.tags, entry.key);
-      this.#series.set(entry.key, s);
-    }
-    entry.series = s;
-    entry.gen = this.#gen;
+  /**
+   * The slot's series for this interval: its own if it was touched already, else a
+   * new one appended to the interval's list (null past max_series).
+   */
+  #attach(
+    slot: SeriesSlot,
+    type: MetricType,
+    scope: Scope,
+    name: string,
+    tags: readonly string[],
+  ): AnySeries | null {
+    if (slot.gen === this.#gen && slot.series !== null) return slot.series;
+    if (this.#list.length >= this.#maxSeries) return null;
+    const s = this.#pool.take(type, scope, name, tags, slot.key);
+    slot.series = s;
+    slot.gen = this.#gen;
+    this.#list.push(s);
     return s;
+  }
+
+  /** The slot of a canonical key, created if new. */
+  #slot(key: string): SeriesSlot {
+    let slot = this.#slots.get(key);
+    if (slot === undefined) {
+      slot = new SeriesSlot(key);
+      this.#slots.set(key, slot);
+    }
+    return slot;
+  }
+
+  /** This interval's series for a canonical key, if it has one. */
+  #current(key: string): AnySeries | undefined {
+    const slot = this.#slots.get(key);
+    return slot !== undefined && slot.gen === this.#gen && slot.series !== null ? slot.series : undefined;
   }
 
   #ingestEvent(buf: Buffer, start: number, end: number): void {
@@ -534,14 +590,16 @@ export class Aggregator {
       return;
     }
     const key = seriesKey(MetricType.Status, Scope.Local, sc.name, sc.tags.join(','));
-    let s = this.#series.get(key) as StatusSeries | undefined;
-    if (s === undefined) {
-      if (this.#series.size >= this.#maxSeries) {
-        this.#error(ParseError.SeriesLimit, PacketType.ServiceCheck);
-        return;
-      }
-      s = this.#pool.take(MetricType.Status, Scope.Local, sc.name, sc.tags, key) as StatusSeries;
-      this.#series.set(key, s);
+    const s = this.#attach(
+      this.#slot(key),
+      MetricType.Status,
+      Scope.Local,
+      sc.name,
+      sc.tags,
+    ) as StatusSeries | null;
+    if (s === null) {
+      this.#error(ParseError.SeriesLimit, PacketType.ServiceCheck);
+      return;
     }
     s.value = sc.status;
     s.message = sc.message;
@@ -572,10 +630,14 @@ export class Aggregator {
       if (this.#internalKeys.size > 10_000) this.#internalKeys.clear();
       this.#internalKeys.set(cacheKey, id);
     }
-    let s = this.#series.get(id.key);
-    if (s === undefined) {
+    // self-telemetry always gets through, even past max_series
+    const slot = this.#slot(id.key);
+    let s = slot.series;
+    if (slot.gen !== this.#gen || s === null) {
       s = this.#pool.take(type, scope, id.name, id.tags, id.key);
-      this.#series.set(id.key, s);
+      slot.series = s;
+      slot.gen = this.#gen;
+      this.#list.push(s);
     }
     switch (s.type) {
       case MetricType.Counter:
@@ -637,14 +699,10 @@ export class Aggregator {
    */
   importStates(states: readonly SeriesState[]): void {
     for (const st of states) {
-      let s = this.#series.get(st.k);
-      if (s === undefined) {
-        if (this.#series.size >= this.#maxSeries) {
-          this.#errors[PacketType.Unknown * N_CAUSES + ParseError.SeriesLimit]++;
-          continue;
-        }
-        s = this.#pool.take(st.t, st.s, st.n, st.g, st.k);
-        this.#series.set(st.k, s);
+      const s = this.#attach(this.#slot(st.k), st.t, st.s, st.n, st.g);
+      if (s === null) {
+        this.#errors[PacketType.Unknown * N_CAUSES + ParseError.SeriesLimit]++;
+        continue;
       }
       switch (s.type) {
         case MetricType.Counter:
@@ -687,11 +745,18 @@ export class Aggregator {
   /** End the interval: O(1) hand-off of everything aggregated so far. */
   swap(): Snapshot {
     this.#recordSelfMetrics();
-    const snapshot: Snapshot = { series: this.#series, events: this.#events };
-    // keep the raw-key cache across intervals, but not unboundedly: raw variants of
-    // series that stopped arriving are dropped when the cache outgrows the series set
-    if (this.#table.size > 2 * this.#series.size + 65_536) this.#table.clear();
-    this.#series = new Map();
+    const list = this.#list;
+    const n = list.length;
+    const snapshot: Snapshot = { series: new SeriesList(list), events: this.#events };
+    // keep the raw-key cache and the slots across intervals, but not unboundedly: keys
+    // that stopped arriving are dropped when either outgrows the series set (together:
+    // cache entries point at slots, and a key must never have two slots)
+    const bound = 2 * n + 65_536;
+    if (this.#table.size > bound || this.#slots.size > bound) {
+      this.#table.clear();
+      this.#slots = new Map();
+    }
+    this.#list = [];
     this.#events = [];
     this.#gen++;
     return snapshot;

@@ -9,11 +9,22 @@
 import type { MetricType, Scope } from '../model/metric.js';
 import type { AnySeries } from './series.js';
 
-export class KeyEntry {
-  /** Series of the interval `gen` (stale when gen differs from the aggregator's). */
+/**
+ * One canonical series key, kept across intervals: it points at the key's series
+ * of interval `gen` (stale when gen differs from the aggregator's). Raw keys that
+ * canonicalise alike (tags in another order) share one slot, so an interval needs
+ * no map of its own: the first touch of a key in an interval is a generation check
+ * and an append, not a Map insert (BENCHMARKS.md, "Flush under load").
+ */
+export class SeriesSlot {
   series: AnySeries | null = null;
   gen = -1;
+  constructor(readonly key: string) {}
+}
+
+export class KeyEntry {
   constructor(
+    readonly slot: SeriesSlot,
     readonly hash: number,
     /** Slab holding the key bytes: name bytes followed by suffix bytes, at [off, off + len). */
     readonly slab: Buffer,

@@ -167,6 +167,9 @@ export function newSeries(
  * after that finds every series it needs and steady state allocates nothing.
  * Bounded: never more than two intervals' worth of series.
  */
+/** Snapshot series a `take` sorts into free lists at most before it allocates instead. */
+const TAKE_LOOK = 64;
+
 export class SeriesPool {
   #free: AnySeries[][] = [[], [], [], [], [], []];
   /** Unread snapshots, oldest first (at most two). */
@@ -175,7 +178,9 @@ export class SeriesPool {
   /** A series with this identity, from the pool when one of the type is free. */
   take(type: MetricType, scope: Scope, name: string, tags: readonly string[], key: string): AnySeries {
     let s = this.#free[type].pop();
-    while (s === undefined && this.#sources.length > 0) {
+    // a bounded look: a type the snapshots hold few of (self-telemetry histograms among a
+    // million user timers) must not sort a whole snapshot into free lists in one call
+    for (let looked = 0; s === undefined && this.#sources.length > 0 && looked < TAKE_LOOK; looked++) {
       const r = this.#sources[0]!.next();
       if (r.done === true) this.#sources.shift();
       else if (r.value.type === type) s = r.value;

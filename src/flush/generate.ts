@@ -8,10 +8,13 @@ import type { FlushPolicy } from './policy.js';
 
 /**
  * Series per slice between yields. A slice is generated and then consumed by every
- * sink (rendering) in the same event-loop turn, so it must stay small: 2,000 mixed
- * series are ~4,500 records, a few ms (bench/flush-1m.mjs).
+ * sink (rendering) in the same event-loop turn, so it must stay small: with 2,000
+ * series per slice (~4,500 records) the slice's records and name strings were
+ * often still alive at two scavenges and got promoted (~40% of everything a flush
+ * under load promoted, measured with the sampling heap profiler); 250 series keep
+ * them young (BENCHMARKS.md, "Flush under load").
  */
-const SLICE = 2_000;
+const SLICE = 250;
 
 export interface Generated {
   readonly metrics: InterMetric[];

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { Aggregator } from '../aggregate/aggregator.js';
-import type { AnySeries } from '../aggregate/series.js';
+import { Aggregator, type SeriesList } from '../aggregate/aggregator.js';
 import { HyperLogLog } from '../aggregate/sketches/hll.js';
 import { MergingDigest } from '../aggregate/sketches/tdigest.js';
 import type { SeriesState } from '../aggregate/state.js';
@@ -78,13 +77,13 @@ function mustState(m: MetricMessage): SeriesState {
 }
 
 /** Import states into a fresh aggregator and return its series by key. */
-function imported(states: readonly SeriesState[]): ReadonlyMap<string, AnySeries> {
+function imported(states: readonly SeriesState[]): SeriesList {
   const a = newAgg();
   a.importStates(states);
   return a.swap().series;
 }
 
-function ingest(lines: string): ReadonlyMap<string, AnySeries> {
+function ingest(lines: string): SeriesList {
   const a = newAgg();
   for (const l of lines.split('\n')) if (l !== '') a.ingestPacket(Buffer.from(l));
   return a.swap().series;
@@ -226,7 +225,7 @@ describe('metricToState (global side)', () => {
         'sg:x|s|#b:1,a:2,veneurglobalonly',
       ].join('\n'),
     );
-    const directKeys = new Set([...direct.keys()].filter((k) => !k.includes('|veneur.')));
+    const directKeys = new Set([...direct.values()].map((s) => s.key).filter((k) => !k.includes('|veneur.')));
     // what a Go local would send for them, with the tags deliberately unsorted
     const tags = ['b:1', 'a:2'];
     const hll = new HyperLogLog();

@@ -291,14 +291,15 @@ export class Aggregator {
       }
       entry = created;
     }
-    const slot = entry.slot;
-    let series = slot.series;
-    if (slot.gen !== this.#gen || series === null) {
-      series = this.#attach(slot, entry.type, entry.scope, entry.name, entry.tags);
+    let series = entry.series;
+    if (entry.gen !== this.#gen || series === null) {
+      series = this.#attach(entry.slot, entry.type, entry.scope, entry.name, entry.tags);
       if (series === null) {
         this.#error(ParseError.SeriesLimit);
         return end;
       }
+      entry.series = series;
+      entry.gen = this.#gen;
     }
 
     // values: [colon+1, pipe), `:`-separated; empty list = no samples, no error (§14.4)

@@ -23,6 +23,9 @@ export class SeriesSlot {
 }
 
 export class KeyEntry {
+  /** A copy of slot.series for interval `gen`: the hot path reads it without the extra hop. */
+  series: AnySeries | null = null;
+  gen = -1;
   constructor(
     readonly slot: SeriesSlot,
     readonly hash: number,

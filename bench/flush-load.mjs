@@ -23,6 +23,7 @@ import {
   buildGenerator,
   fmt,
   kernelUdpDrops,
+  raiseRmemMax,
   runGeneratorAsync,
   runPinnedToCore1,
   sleep,
@@ -57,6 +58,11 @@ stats.on('message', (msg) => {
 });
 await new Promise((r) => stats.bind(0, '127.0.0.1', r));
 const intake = await startIntake();
+// BENCH_READ_BUFFER=bytes: the server's read_buffer_size_bytes (net.core.rmem_max is
+// raised for the run when we are root, and restored)
+const readBuffer = Number(process.env.BENCH_READ_BUFFER ?? 4194304);
+const restoreRmem = readBuffer > 4194304 ? raiseRmemMax(readBuffer) : () => {};
+if (restoreRmem === null) throw new Error(`cannot raise net.core.rmem_max to ${readBuffer} (needs root)`);
 const dir = mkdtempSync(join(tmpdir(), 'veneur-bench-'));
 const cfg = join(dir, 'flush-load.yaml');
 writeFileSync(
@@ -65,7 +71,7 @@ writeFileSync(
 interval: 10s
 hostname: bench
 stats_address: 127.0.0.1:${stats.address().port}
-read_buffer_size_bytes: 4194304
+read_buffer_size_bytes: ${readBuffer}
 metric_max_length: 16384
 percentiles: [0.5, 0.75, 0.99]
 metric_sinks:
@@ -125,4 +131,5 @@ try {
   await server.stop();
   await intake.close();
   stats.close();
+  restoreRmem();
 }

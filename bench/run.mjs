@@ -27,6 +27,7 @@ import {
   buildGenerator,
   fmt,
   kernelUdpDrops,
+  raiseRmemMax,
   runGenerator,
   runPinnedToCore1,
   sleep,
@@ -259,11 +260,8 @@ async function startDrainServer(readers) {
  */
 async function drain() {
   const gen = buildGenerator();
-  const path = '/proc/sys/net/core/rmem_max';
-  const old = readFileSync(path, 'utf8').trim();
-  try {
-    writeFileSync(path, String(Math.max(Number(old), DRAIN_RCVBUF)));
-  } catch {
+  const restore = raiseRmemMax(DRAIN_RCVBUF);
+  if (restore === null) {
     console.log('drain  skipped: cannot raise net.core.rmem_max (needs root)');
     return;
   }
@@ -310,7 +308,7 @@ async function drain() {
     }
     console.log(`drain  2 workers / 1: ${(results[2] / results[1]).toFixed(2)}x`);
   } finally {
-    writeFileSync(path, old);
+    restore();
   }
 }
 

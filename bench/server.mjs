@@ -75,6 +75,21 @@ export function writeDatagramFile(dgs) {
   return file;
 }
 
+/**
+ * Raise net.core.rmem_max to at least `bytes` for this run (root only). Returns a
+ * function that restores the old value, or null when it cannot be raised.
+ */
+export function raiseRmemMax(bytes) {
+  const path = '/proc/sys/net/core/rmem_max';
+  const old = readFileSync(path, 'utf8').trim();
+  try {
+    writeFileSync(path, String(Math.max(Number(old), bytes)));
+  } catch {
+    return null;
+  }
+  return () => writeFileSync(path, old);
+}
+
 /** Datagrams the kernel dropped for full receive buffers (all UDP sockets; only ours is busy). */
 export function kernelUdpDrops() {
   try {

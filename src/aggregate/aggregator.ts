@@ -6,8 +6,8 @@
  * Per line: find `|` and `:`, hash (name ++ suffix) bytes, look the raw key up in
  * the KeyTable (canonicalise tags and build strings only on a miss), parse the
  * value(s), update the series. `swap()` hands the interval's series to the
- * flusher in O(1): the KeyTable survives, its entries re-attach lazily to the
- * new interval's series (generation check).
+ * flusher in O(1): the KeyTable and the per-key slots survive, and attach lazily
+ * to the new interval's series (generation check).
  */
 import type { DogStatsdEvent } from '../model/metric.js';
 import { MetricType, Scope } from '../model/metric.js';

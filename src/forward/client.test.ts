@@ -295,6 +295,60 @@ describe('ForwardClient', () => {
     await client.sendMetricsV2(messages(2), timeout());
   });
 
+  it('settles closed as soon as the server answers a stream it has not seen end', async () => {
+    // like a global that stops gracefully: it answers its open streams at once and only
+    // later closes the connection; a proxy must learn it then, not at the connection's end
+    const server = new Server();
+    let answered = 0;
+    server.addService(
+      {
+        SendMetricsV2: {
+          path: SEND_METRICS_V2_PATH,
+          requestStream: true,
+          responseStream: false,
+          requestSerialize: (b: Buffer) => b,
+          requestDeserialize: (b: Buffer) => Buffer.from(b),
+          responseSerialize: () => Buffer.alloc(0),
+          responseDeserialize: () => ({}),
+        },
+      },
+      {
+        SendMetricsV2: (call: ServerReadableStream<Buffer, object>, cb: sendUnaryData<object>) => {
+          call.once('data', () => {
+            answered = Date.now();
+            cb({ code: status.UNAVAILABLE, details: 'draining received=1' });
+          });
+        },
+      },
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    const c = new ForwardClient({ address: `127.0.0.1:${port}`, logger });
+    try {
+      const stream = c.openStream();
+      stream.write(messages(1)[0]);
+      const closed = await Promise.race([
+        stream.closed,
+        new Promise<'pending'>((r) => setTimeout(() => r('pending'), 3000)),
+      ]);
+      assert.ok(closed instanceof ForwardError, `closed: ${String(closed)}`);
+      assert.equal(closed.cause, 'status_14');
+      assert.equal(closed.grpcMessage, 'draining received=1');
+      assert.ok(Date.now() - answered < 1000, `settled ${Date.now() - answered} ms after the answer`);
+      assert.equal(stream.write(messages(1)[0]), false, 'no writes into an answered call');
+      // the connection stays usable
+      const again = c.openStream();
+      again.write(messages(1)[0]);
+      assert.equal(((await again.closed) as ForwardError).cause, 'status_14');
+    } finally {
+      await c.close();
+      server.forceShutdown();
+    }
+  });
+
   it('fails calls after close() with unavailable', async () => {
     const c = new ForwardClient({ address: srv.address, logger });
     await c.sendMetricsV2(messages(1), timeout());

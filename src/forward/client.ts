@@ -244,8 +244,12 @@ class CallStream implements ForwardStream {
       const s = headers[':status'];
       this.#httpStatus = typeof s === 'number' ? s : Number(s);
       this.#readStatus(headers);
+      this.#closeIfAnswered();
     });
-    req.on('trailers', (trailers) => this.#readStatus(trailers));
+    req.on('trailers', (trailers) => {
+      this.#readStatus(trailers);
+      this.#closeIfAnswered();
+    });
     // The reply is google.protobuf.Empty: nothing to read, but it must be consumed.
     req.on('data', () => {});
     req.on('drain', () => this.#drained());
@@ -266,6 +270,22 @@ class CallStream implements ForwardStream {
     const n = Number(Array.isArray(st) ? st[0] : st);
     this.#grpcStatus = Number.isInteger(n) ? n : GrpcStatus.UNKNOWN;
     this.#grpcMessage = decodeGrpcMessage(h['grpc-message']);
+  }
+
+  /**
+   * The server sent its status while we were still sending (a global that stops
+   * gracefully answers its open streams at once with DRAINING_MESSAGE): the call is
+   * over, so close our side now (RST_STREAM NO_ERROR: the response is complete) and
+   * settle `closed`. Otherwise the stream stays half-open until the server's connection
+   * goes (up to its shutdown deadline), `closed` waits as long, and a
+   * veneur-proxy keeps writing into a call nobody reads, with its re-send window
+   * possibly rotating meanwhile so that it no longer holds what the global never read.
+   */
+  #closeIfAnswered(): void {
+    if (this.#grpcStatus === undefined || this.#ending || this.#done) return;
+    this.#chunk = null;
+    const req = this.#req;
+    if (req !== null && !req.destroyed) req.close(http2.constants.NGHTTP2_NO_ERROR);
   }
 
   write(msg: Uint8Array): boolean {

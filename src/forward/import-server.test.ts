@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials, makeGenericClientConstructor, type ServiceError, status } from '@grpc/grpc-js';
@@ -7,9 +8,9 @@ import { pino } from 'pino';
 import { hasOpenssl, makeTestPki, type TestPki } from '../../test/helpers/tls-certs.js';
 import { decodeMetric, encodeMetric, type MetricMessage } from '../protocol/forward/metricpb.js';
 import { RecordingTelemetry } from '../telemetry/types.js';
-import { ForwardClient } from './client.js';
+import { ForwardClient, ForwardError, SEND_METRICS_V2_PATH } from './client.js';
 import { ImportServer, type ImportServerTlsOptions } from './import-server.js';
-import { decodeMetricList, encodeMetricList, forwardServiceDefinition } from './service.js';
+import { DRAINING_MESSAGE, decodeMetricList, encodeMetricList, forwardServiceDefinition } from './service.js';
 
 const logger = pino({ level: 'silent' });
 const FIXTURES = new URL('../../test/fixtures/forward-from-go/', import.meta.url);
@@ -90,9 +91,11 @@ describe('ImportServer', () => {
     } finally {
       c.close();
     }
-    assert.deepEqual(
-      h.batches.map((b) => b.length),
-      [100, 100, 50],
+    // full batches as the messages come in, the rest once the reads are done (how the
+    // 250 split over reads is up to the transport): never more than batchSize at once
+    assert.ok(
+      h.batches.every((b) => b.length > 0 && b.length <= 100),
+      `batches ${h.batches.map((b) => b.length)}`,
     );
     assert.deepEqual(
       h.received,
@@ -100,6 +103,40 @@ describe('ImportServer', () => {
     );
     assert.equal(h.telemetry.total('worker.metrics_imported_total'), 250);
     assert.equal(h.telemetry.total('import.request_total', ['rpc:SendMetricsV2']), 1);
+  });
+
+  it('imports what a stream sent without waiting for a full batch or the end of the call', async () => {
+    // a veneur-proxy keeps one stream per global open for its whole life: messages
+    // held back until the 100th (or the call's end) missed their interval's flush, and
+    // were lost when the global was killed after the proxy dropped its re-send copy
+    reset();
+    const c = h.grpcClient();
+    try {
+      let ended!: (err: ServiceError | null) => void;
+      const settled = new Promise<ServiceError | null>((resolve) => {
+        ended = resolve;
+      });
+      const call = c.SendMetricsV2((err) => ended(err));
+      const waitFor = async (n: number): Promise<void> => {
+        const until = Date.now() + 5000;
+        while (h.received.length < n && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+      };
+      for (let i = 0; i < 3; i++) call.write(metric(i));
+      await waitFor(3);
+      assert.deepEqual(h.received, [metric(0), metric(1), metric(2)], 'imported while the stream is open');
+      for (let i = 3; i < 5; i++) call.write(metric(i));
+      await waitFor(5);
+      assert.deepEqual(
+        h.received,
+        Array.from({ length: 5 }, (_, i) => metric(i)),
+      );
+      assert.equal(h.telemetry.total('worker.metrics_imported_total'), 5);
+      call.end();
+      assert.equal(await settled, null);
+    } finally {
+      c.close();
+    }
+    assert.equal(h.received.length, 5, 'nothing delivered twice at the end of the call');
   });
 
   it('accepts the unary SendMetrics (MetricList) from a grpc-js client', async () => {
@@ -259,15 +296,49 @@ describe('ImportServer lifecycle', () => {
   it('forces shutdown at the deadline when a stream never ends', async () => {
     const h = new Harness();
     await h.server.start();
-    const c = new ForwardClient({ address: h.address, logger });
-    const s = c.openStream();
-    s.write(encodeMetric(metric(1)));
+    // a bare HTTP/2 client that keeps sending and ignores the answer (our ForwardClient
+    // closes its side as soon as the draining status arrives)
+    const session = http2.connect(`http://${h.address}`);
+    session.on('error', () => {});
+    const req = session.request({
+      ':method': 'POST',
+      ':path': SEND_METRICS_V2_PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    req.on('error', () => {});
+    req.on('data', () => {});
+    const closed = new Promise<void>((r) => req.on('close', () => r()));
+    const body = encodeMetric(metric(1));
+    const frame = Buffer.alloc(5 + body.length);
+    frame.writeUInt32BE(body.length, 1);
+    frame.set(body, 5);
+    req.write(frame);
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
     await h.server.stop(Date.now() + 300);
     const took = Date.now() - t0;
     assert.ok(took >= 250 && took < 3000, `stopped after ${took} ms`);
-    assert.notEqual(await s.closed, null);
+    await closed;
+    session.destroy();
+    assert.deepEqual(h.received, [metric(1)]);
+  });
+
+  it('a stop answers our client at once, so the graceful stop does not wait for the deadline', async () => {
+    const h = new Harness();
+    await h.server.start();
+    const c = new ForwardClient({ address: h.address, logger });
+    const s = c.openStream();
+    s.write(encodeMetric(metric(1)));
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    await h.server.stop(Date.now() + 3000);
+    const took = Date.now() - t0;
+    assert.ok(took < 2000, `stopped after ${took} ms`);
+    const err = (await s.closed) as ForwardError;
+    assert.ok(err instanceof ForwardError);
+    assert.ok(err.grpcMessage.startsWith(DRAINING_MESSAGE), err.grpcMessage);
+    assert.match(err.grpcMessage, /received=1$/);
     await c.close();
     assert.deepEqual(h.received, [metric(1)]);
   });

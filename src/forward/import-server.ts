@@ -7,10 +7,19 @@
  *   it (older peers and veneur-proxy-style senders use it), same import path.
  * Both reply google.protobuf.Empty.
  *
- * Decoded messages reach `onMetrics` in batches (every `batchSize` messages and
- * at the end of each call, also a cancelled one: Go imports each message as it
- * arrives, so what was received before a failure is kept). The callback is
- * synchronous: convert with metricsToStates and importStates right there.
+ * Decoded messages reach `onMetrics` in batches: every `batchSize` messages, at
+ * the end of each call (also a cancelled one: Go imports each message as it
+ * arrives, so what was received before a failure is kept), and, for what is left,
+ * in a setImmediate right after the I/O turn that read it. A batch never waits
+ * for more messages: a veneur-proxy keeps ONE stream open per global for its
+ * whole life, and a partial batch held until the next 1,000th message (or the end
+ * of the call) missed the flush of the interval it arrived in. Worse, the proxy
+ * forgets its re-send copy at each interval boundary (it assumes the global
+ * flushed what it received), so a global killed after a boundary lost whatever
+ * it had received before it and not yet imported. Batching per I/O turn keeps
+ * the cost per message low under load (one read holds many messages) and
+ * imports what a turn read before the next turn's timers (the flush tick) run. The callback
+ * is synchronous: convert with metricsToStates and importStates right there.
  *
  * Plaintext by default, like Go's; optional TLS (and client-certificate checks)
  * for fleets that terminate mTLS at the global.
@@ -164,12 +173,22 @@ export class ImportServer implements Component {
     let decodeErrors = 0;
     let received = 0;
     let finished = false;
+    /** Delivers a partial batch after the current I/O turn (see the file comment). */
+    let pending: NodeJS.Immediate | null = null;
+    const deliverBatch = (): void => {
+      if (pending !== null) {
+        clearImmediate(pending);
+        pending = null;
+      }
+      const b = batch;
+      batch = [];
+      this.#deliver(b);
+    };
     const finish = (): boolean => {
       if (finished) return false;
       finished = true;
       this.#open.delete(drain);
-      this.#deliver(batch);
-      batch = [];
+      deliverBatch();
       if (decodeErrors > 0) tel.count('import.errors_total', decodeErrors, ['cause:decode']);
       return true;
     };
@@ -187,11 +206,12 @@ export class ImportServer implements Component {
         return;
       }
       batch.push(m);
-      if (batch.length >= this.#batchSize) {
-        const b = batch;
-        batch = [];
-        this.#deliver(b);
-      }
+      if (batch.length >= this.#batchSize) deliverBatch();
+      else if (pending === null)
+        pending = setImmediate(() => {
+          pending = null;
+          if (!finished) deliverBatch();
+        });
     });
     call.on('end', () => {
       if (finish()) cb(null, EMPTY);

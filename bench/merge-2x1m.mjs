@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
 import { Aggregator } from '../dist/aggregate/aggregator.js';
 import { exportStateBatch } from '../dist/aggregate/state-batch.js';
+import { HANDOVER_PART } from '../dist/app/cluster.js';
 import { everySeriesOnce } from './workload.mjs';
 
 const ms = (t) => `${(performance.now() - t).toFixed(0)} ms`;
@@ -26,15 +27,36 @@ if (process.argv[2] === '--worker') {
   const [, , , series, out] = process.argv;
   const w = new Aggregator(opts);
   for (const d of everySeriesOnce({ series: Number(series) })) w.ingestPacket(Buffer.from(d));
-  let t = performance.now();
+  // as src/app/cluster.ts hands over: parts of HANDOVER_PART series, each exported
+  // and structured-cloned in one event-loop turn (the worker's longest block)
   const snap = w.swap();
-  const batch = exportStateBatch(snap.series.values(), snap.series.size);
-  const exportMs = performance.now() - t;
-  t = performance.now();
-  const wire = serialize(batch);
-  const cloneMs = performance.now() - t;
-  writeFileSync(out, wire);
-  console.log(JSON.stringify({ count: batch.count, exportMs, cloneMs, bytes: wire.length }));
+  const frames = [];
+  let exportMs = 0;
+  let cloneMs = 0;
+  let longest = 0;
+  let count = 0;
+  for (let from = 0; from < snap.series.size; from += HANDOVER_PART) {
+    const part = snap.series.slice(from, from + HANDOVER_PART);
+    let t = performance.now();
+    const batch = exportStateBatch(part, part.length);
+    const e = performance.now() - t;
+    t = performance.now();
+    const wire = serialize(batch);
+    const c = performance.now() - t;
+    exportMs += e;
+    cloneMs += c;
+    longest = Math.max(longest, e + c);
+    if (process.env.BENCH_PARTS) console.error(`part ${from}: export ${e.toFixed(0)} ms, clone ${c.toFixed(0)} ms`);
+    count += batch.count;
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(wire.length);
+    frames.push(len, wire);
+  }
+  const all = Buffer.concat(frames);
+  writeFileSync(out, all);
+  console.log(
+    JSON.stringify({ count, exportMs, cloneMs, longest, parts: frames.length / 2, bytes: all.length }),
+  );
 } else {
   const series = Number(process.argv[2] ?? 1_000_000);
   const dir = mkdtempSync(join(tmpdir(), 'veneur-merge-'));
@@ -52,17 +74,25 @@ if (process.argv[2] === '--worker') {
       }),
     );
     console.log(
-      `merge worker ${i}: export ${w.count.toLocaleString('en-US')} series ${w.exportMs.toFixed(0)} ms, structured clone ${(w.bytes / 2 ** 20).toFixed(0)} MiB ${w.cloneMs.toFixed(0)} ms (in the worker)`,
+      `merge worker ${i}: export ${w.count.toLocaleString('en-US')} series in ${w.parts} parts ${w.exportMs.toFixed(0)} ms, structured clone ${(w.bytes / 2 ** 20).toFixed(0)} MiB ${w.cloneMs.toFixed(0)} ms; the worker's longest part ${w.longest.toFixed(0)} ms`,
     );
     const wire = readFileSync(file);
     const h = monitorEventLoopDelay({ resolution: 5 });
     h.enable();
-    let t = performance.now();
-    const batch = deserialize(wire);
-    const de = performance.now() - t;
-    t = performance.now();
-    await primary.importStateBatchSliced(batch);
-    const im = performance.now() - t;
+    let de = 0;
+    let im = 0;
+    for (let off = 0; off < wire.length; ) {
+      const len = wire.readUInt32LE(off);
+      let t = performance.now();
+      const batch = deserialize(wire.subarray(off + 4, off + 4 + len));
+      de += performance.now() - t;
+      off += 4 + len;
+      t = performance.now();
+      await primary.importStateBatchSliced(batch);
+      im += performance.now() - t;
+      // the next part arrives as another IPC message, in a later event-loop turn
+      await new Promise((r) => setImmediate(r));
+    }
     h.disable();
     primaryMs += de + im;
     console.log(

@@ -116,6 +116,10 @@ export class SeriesList implements Iterable<AnySeries> {
   [Symbol.iterator](): IterableIterator<AnySeries> {
     return this.#items.values();
   }
+  /** Series [from, to) as an array. */
+  slice(from: number, to: number): AnySeries[] {
+    return this.#items.slice(from, to);
+  }
   /** The series with this canonical key (a linear scan: for tests and tools, not hot paths). */
   get(key: string): AnySeries | undefined {
     return this.#items.find((s) => s.key === key);

@@ -56,8 +56,17 @@ export function parseUdpFds(
 }
 
 type ToWorker = { type: 'collect'; id: number } | { type: 'stop' };
+/**
+ * A worker hands its interval over in parts of HANDOVER_PART series (`part`
+ * messages, then `state` or `final` with the last part and the events): exporting
+ * and serialising a million series in one message blocked the worker's event loop
+ * for 1.6-1.8 s (BENCHMARKS.md, "Merge of 2 x 1M series").
+ */
+export const HANDOVER_PART = 10_000;
+
 type FromWorker =
   | { type: 'ready' }
+  | { type: 'part'; batch: StateBatch }
   | { type: 'state'; id: number; batch: StateBatch; events: DogStatsdEvent[] }
   | { type: 'final'; batch: StateBatch; events: DogStatsdEvent[] };
 
@@ -188,7 +197,9 @@ export class IngestWorkers implements Component {
   }
 
   #onMessage(worker: Worker, msg: FromWorker): void {
-    if (msg.type === 'state' || msg.type === 'final') {
+    if (msg.type === 'part') {
+      this.#importing = this.#importing.then(() => this.#o.aggregator.importStateBatchSliced(msg.batch));
+    } else if (msg.type === 'state' || msg.type === 'final') {
       // late answers are merged too: they join the interval being aggregated now, nothing is lost.
       // Merged in slices (1M series took seconds in one go), one batch after the other.
       this.#importing = this.#importing
@@ -310,7 +321,14 @@ export async function runIngestWorker(config: Config, logger: Logger): Promise<v
       process.send(msg, undefined, undefined, () => resolve());
     });
   const id = cluster.worker?.id ?? 0;
-  const handOver = (): { batch: StateBatch; events: DogStatsdEvent[] } => {
+  /**
+   * End the interval and send it in parts, yielding between them so the socket keeps
+   * being read; `last` makes the closing message from the last part and the events.
+   * Hand-overs are serialised: a collect that arrives during one waits for it.
+   */
+  const handOver = async (
+    last: (batch: StateBatch, events: DogStatsdEvent[]) => FromWorker,
+  ): Promise<void> => {
     // per-worker load, so an operator can see how the kernel spreads datagrams
     aggregator.ingestInternal(
       MetricType.Counter,
@@ -319,20 +337,29 @@ export async function runIngestWorker(config: Config, logger: Logger): Promise<v
       aggregator.processed,
     );
     const snap = aggregator.swap();
-    const batch = exportStateBatch(snap.series.values(), snap.series.size);
-    const events = [...snap.events];
+    const n = snap.series.size;
+    let from = 0;
+    for (; n - from > HANDOVER_PART; from += HANDOVER_PART) {
+      const part = snap.series.slice(from, from + HANDOVER_PART);
+      await send({ type: 'part', batch: exportStateBatch(part, part.length) });
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    const rest = snap.series.slice(from, n);
+    await send(last(exportStateBatch(rest, rest.length), [...snap.events]));
     aggregator.recycle(snap);
-    return { batch, events };
   };
+  let handing: Promise<void> = Promise.resolve();
   process.on('message', (msg: ToWorker) => {
     if (msg.type === 'collect') {
-      void send({ type: 'state', id: msg.id, ...handOver() });
+      handing = handing.then(() =>
+        handOver((batch, events) => ({ type: 'state', id: msg.id, batch, events })),
+      );
     } else if (msg.type === 'stop') {
-      void (async () => {
+      handing = handing.then(async () => {
         for (const l of listeners) await l.stop(Date.now() + 1000);
-        await send({ type: 'final', ...handOver() });
+        await handOver((batch, events) => ({ type: 'final', batch, events }));
         process.exit(0);
-      })();
+      });
     }
   });
   process.on('disconnect', () => process.exit(0));

@@ -351,15 +351,18 @@ export async function runIngestWorker(config: Config, logger: Logger): Promise<v
   let handing: Promise<void> = Promise.resolve();
   process.on('message', (msg: ToWorker) => {
     if (msg.type === 'collect') {
-      handing = handing.then(() =>
-        handOver((batch, events) => ({ type: 'state', id: msg.id, batch, events })),
-      );
+      handing = handing
+        .then(() => handOver((batch, events) => ({ type: 'state', id: msg.id, batch, events })))
+        // the primary counts a missing answer as late; the next collect must still run
+        .catch((err: unknown) => logger.error({ err }, 'ingest worker: hand-over failed'));
     } else if (msg.type === 'stop') {
-      handing = handing.then(async () => {
-        for (const l of listeners) await l.stop(Date.now() + 1000);
-        await handOver((batch, events) => ({ type: 'final', batch, events }));
-        process.exit(0);
-      });
+      handing = handing
+        .then(async () => {
+          for (const l of listeners) await l.stop(Date.now() + 1000);
+          await handOver((batch, events) => ({ type: 'final', batch, events }));
+        })
+        .catch((err: unknown) => logger.error({ err }, 'ingest worker: final hand-over failed'))
+        .finally(() => process.exit(0));
     }
   });
   process.on('disconnect', () => process.exit(0));

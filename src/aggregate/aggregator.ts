@@ -297,11 +297,12 @@ export class Aggregator {
     }
     let series = entry.series;
     if (entry.gen !== this.#gen || series === null) {
-      series = this.#attach(entry.slot, entry.type, entry.scope, entry.name, entry.tags);
-      if (series === null) {
+      const attached = this.#attach(entry.slot, entry.type, entry.scope, entry.name, entry.tags);
+      if (attached === undefined) {
         this.#error(ParseError.SeriesLimit);
         return end;
       }
+      series = attached;
       entry.series = series;
       entry.gen = this.#gen;
     }
@@ -392,13 +393,9 @@ export class Aggregator {
     // Series share tag sets (name x a few tag combinations): one array per distinct set,
     // not one per series, ~190 bytes less per series at 1M series (BENCHMARKS.md, memory)
     const tags = this.#internTags(joined, canon.tags);
-    let slot = this.#slots.get(key);
-    if (this.#list.length >= this.#maxSeries && (slot === undefined || slot.gen !== this.#gen))
+    if (this.#list.length >= this.#maxSeries && this.#current(key) === undefined)
       return ParseError.SeriesLimit;
-    if (slot === undefined) {
-      slot = new SeriesSlot(key);
-      this.#slots.set(key, slot);
-    }
+    const slot = this.#slot(key);
     const nameLen = colon - start;
     const [slab, off] = this.#table.store(buf, start, colon, pipe, end);
     const entry = new KeyEntry(
@@ -460,9 +457,7 @@ export class Aggregator {
       let s = this.#current(key);
       if (s === undefined && this.#list.length < this.#maxSeries) {
         const id = parseSeriesKey(key);
-        const k = flatCopy(key);
-        s =
-          this.#attach(this.#slot(k), type, id.scope, id.name, this.#internTags(id.joinedTags)) ?? undefined;
+        s = this.#attach(this.#slot(flatCopy(key)), type, id.scope, id.name, this.#internTags(id.joinedTags));
       }
       if (s === undefined) this.#errors[PacketType.Unknown * N_CAUSES + ParseError.SeriesLimit]++;
       switch (type) {
@@ -541,7 +536,7 @@ export class Aggregator {
 
   /**
    * The slot's series for this interval: its own if it was touched already, else a
-   * new one appended to the interval's list (null past max_series).
+   * new one appended to the interval's list (undefined once the interval holds `limit`).
    */
   #attach(
     slot: SeriesSlot,
@@ -549,14 +544,32 @@ export class Aggregator {
     scope: Scope,
     name: string,
     tags: readonly string[],
-  ): AnySeries | null {
+    limit = this.#maxSeries,
+  ): AnySeries | undefined {
     if (slot.gen === this.#gen && slot.series !== null) return slot.series;
-    if (this.#list.length >= this.#maxSeries) return null;
+    if (this.#list.length >= limit) return undefined;
     const s = this.#pool.take(type, scope, name, tags, slot.key);
     slot.series = s;
     slot.gen = this.#gen;
     this.#list.push(s);
     return s;
+  }
+
+  /**
+   * This interval's series for a canonical key, created if there is room: no slot is
+   * made for a key past the limit, so a cardinality explosion cannot grow the slots.
+   */
+  #seriesFor(
+    key: string,
+    type: MetricType,
+    scope: Scope,
+    name: string,
+    tags: readonly string[],
+    limit = this.#maxSeries,
+  ): AnySeries | undefined {
+    const s = this.#current(key);
+    if (s !== undefined || this.#list.length >= limit) return s;
+    return this.#attach(this.#slot(key), type, scope, name, tags, limit);
   }
 
   /** The slot of a canonical key, created if new. */
@@ -595,14 +608,10 @@ export class Aggregator {
       return;
     }
     const key = seriesKey(MetricType.Status, Scope.Local, sc.name, sc.tags.join(','));
-    const s = this.#attach(
-      this.#slot(key),
-      MetricType.Status,
-      Scope.Local,
-      sc.name,
-      sc.tags,
-    ) as StatusSeries | null;
-    if (s === null) {
+    const s = this.#seriesFor(key, MetricType.Status, Scope.Local, sc.name, sc.tags) as
+      | StatusSeries
+      | undefined;
+    if (s === undefined) {
       this.#error(ParseError.SeriesLimit, PacketType.ServiceCheck);
       return;
     }
@@ -636,14 +645,7 @@ export class Aggregator {
       this.#internalKeys.set(cacheKey, id);
     }
     // self-telemetry always gets through, even past max_series
-    const slot = this.#slot(id.key);
-    let s = slot.series;
-    if (slot.gen !== this.#gen || s === null) {
-      s = this.#pool.take(type, scope, id.name, id.tags, id.key);
-      slot.series = s;
-      slot.gen = this.#gen;
-      this.#list.push(s);
-    }
+    const s = this.#seriesFor(id.key, type, scope, id.name, id.tags, Number.POSITIVE_INFINITY)!;
     switch (s.type) {
       case MetricType.Counter:
         s.value += value;
@@ -704,8 +706,8 @@ export class Aggregator {
    */
   importStates(states: readonly SeriesState[]): void {
     for (const st of states) {
-      const s = this.#attach(this.#slot(st.k), st.t, st.s, st.n, st.g);
-      if (s === null) {
+      const s = this.#seriesFor(st.k, st.t, st.s, st.n, st.g);
+      if (s === undefined) {
         this.#errors[PacketType.Unknown * N_CAUSES + ParseError.SeriesLimit]++;
         continue;
       }

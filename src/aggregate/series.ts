@@ -158,6 +158,9 @@ export function newSeries(
   }
 }
 
+/** Snapshot series a `take` sorts into free lists at most before it allocates instead. */
+const TAKE_LOOK = 64;
+
 /**
  * Free lists of series by type, fed from flushed snapshots. A snapshot is read
  * lazily, as series are taken: sorting a million series into free lists at once
@@ -167,9 +170,6 @@ export function newSeries(
  * after that finds every series it needs and steady state allocates nothing.
  * Bounded: never more than two intervals' worth of series.
  */
-/** Snapshot series a `take` sorts into free lists at most before it allocates instead. */
-const TAKE_LOOK = 64;
-
 export class SeriesPool {
   #free: AnySeries[][] = [[], [], [], [], [], []];
   /** Unread snapshots, oldest first (at most two). */

@@ -197,25 +197,24 @@ export class IngestWorkers implements Component {
   }
 
   #onMessage(worker: Worker, msg: FromWorker): void {
-    if (msg.type === 'part') {
-      this.#importing = this.#importing.then(() => this.#o.aggregator.importStateBatchSliced(msg.batch));
-    } else if (msg.type === 'state' || msg.type === 'final') {
-      // late answers are merged too: they join the interval being aggregated now, nothing is lost.
-      // Merged in slices (1M series took seconds in one go), one batch after the other.
-      this.#importing = this.#importing
-        .then(() => this.#o.aggregator.importStateBatchSliced(msg.batch))
-        .then(() => {
-          this.#o.aggregator.importEvents(msg.events);
-          if (msg.type === 'state' && msg.id === this.#collectId) {
-            this.#waiting.get(worker)?.(true);
-            this.#waiting.delete(worker);
-          }
-          if (msg.type === 'final') {
-            this.#finals.get(worker)?.();
-            this.#finals.delete(worker);
-          }
-        });
-    }
+    if (msg.type === 'ready') return;
+    // late answers are merged too: they join the interval being aggregated now, nothing is lost.
+    // Merged in slices (1M series took seconds in one go), one part after the other.
+    const merged = this.#importing.then(() => this.#o.aggregator.importStateBatchSliced(msg.batch));
+    this.#importing =
+      msg.type === 'part'
+        ? merged
+        : merged.then(() => {
+            this.#o.aggregator.importEvents(msg.events);
+            if (msg.type === 'state' && msg.id === this.#collectId) {
+              this.#waiting.get(worker)?.(true);
+              this.#waiting.delete(worker);
+            }
+            if (msg.type === 'final') {
+              this.#finals.get(worker)?.();
+              this.#finals.delete(worker);
+            }
+          });
   }
 
   #onExit(worker: Worker, code: number | null, signal: string | null): void {

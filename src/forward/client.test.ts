@@ -27,6 +27,19 @@ type Mode = 'ok' | 'hang' | (Partial<ServerErrorResponse> & { code: number });
  * A grpc-js server for SendMetricsV2 that keeps each message's raw bytes (identity
  * deserializer), so the test sees exactly what went over the wire.
  */
+/** SendMetricsV2 with raw bytes in and an empty reply out (the test servers decode nothing). */
+const RAW_SEND_METRICS_V2 = {
+  SendMetricsV2: {
+    path: SEND_METRICS_V2_PATH,
+    requestStream: true,
+    responseStream: false,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => Buffer.from(b),
+    responseSerialize: () => Buffer.alloc(0),
+    responseDeserialize: () => ({}),
+  },
+};
+
 class RawServer {
   readonly server = new Server();
   readonly calls: Buffer[][] = [];
@@ -35,32 +48,19 @@ class RawServer {
   readonly hanging: ServerReadableStream<Buffer, object>[] = [];
 
   async start(port = 0, creds = ServerCredentials.createInsecure()): Promise<this> {
-    this.server.addService(
-      {
-        SendMetricsV2: {
-          path: SEND_METRICS_V2_PATH,
-          requestStream: true,
-          responseStream: false,
-          requestSerialize: (b: Buffer) => b,
-          requestDeserialize: (b: Buffer) => Buffer.from(b),
-          responseSerialize: () => Buffer.alloc(0),
-          responseDeserialize: () => ({}),
-        },
+    this.server.addService(RAW_SEND_METRICS_V2, {
+      SendMetricsV2: (call: ServerReadableStream<Buffer, object>, cb: sendUnaryData<object>) => {
+        const got: Buffer[] = [];
+        this.calls.push(got);
+        call.on('data', (b: Buffer) => got.push(b));
+        call.on('end', () => {
+          const mode = this.mode;
+          if (mode === 'hang') this.hanging.push(call);
+          else if (mode === 'ok') cb(null, {});
+          else cb(mode);
+        });
       },
-      {
-        SendMetricsV2: (call: ServerReadableStream<Buffer, object>, cb: sendUnaryData<object>) => {
-          const got: Buffer[] = [];
-          this.calls.push(got);
-          call.on('data', (b: Buffer) => got.push(b));
-          call.on('end', () => {
-            const mode = this.mode;
-            if (mode === 'hang') this.hanging.push(call);
-            else if (mode === 'ok') cb(null, {});
-            else cb(mode);
-          });
-        },
-      },
-    );
+    });
     this.port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`127.0.0.1:${port}`, creds, (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -300,27 +300,14 @@ describe('ForwardClient', () => {
     // later closes the connection; a proxy must learn it then, not at the connection's end
     const server = new Server();
     let answered = 0;
-    server.addService(
-      {
-        SendMetricsV2: {
-          path: SEND_METRICS_V2_PATH,
-          requestStream: true,
-          responseStream: false,
-          requestSerialize: (b: Buffer) => b,
-          requestDeserialize: (b: Buffer) => Buffer.from(b),
-          responseSerialize: () => Buffer.alloc(0),
-          responseDeserialize: () => ({}),
-        },
+    server.addService(RAW_SEND_METRICS_V2, {
+      SendMetricsV2: (call: ServerReadableStream<Buffer, object>, cb: sendUnaryData<object>) => {
+        call.once('data', () => {
+          answered = Date.now();
+          cb({ code: status.UNAVAILABLE, details: 'draining received=1' });
+        });
       },
-      {
-        SendMetricsV2: (call: ServerReadableStream<Buffer, object>, cb: sendUnaryData<object>) => {
-          call.once('data', () => {
-            answered = Date.now();
-            cb({ code: status.UNAVAILABLE, details: 'draining received=1' });
-          });
-        },
-      },
-    );
+    });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) =>
         err ? reject(err) : resolve(p),

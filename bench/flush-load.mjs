@@ -15,9 +15,7 @@
  * 127.0.0.1 only; the server and the generator are stopped by PID.
  */
 import dgram from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { startIntake } from './intake.mjs';
 import {
   buildGenerator,
@@ -28,6 +26,7 @@ import {
   runPinnedToCore1,
   sleep,
   spawnServer,
+  writeBenchConfig,
   writeDatagramFile,
 } from './server.mjs';
 import { everySeriesOnce } from './workload.mjs';
@@ -63,23 +62,12 @@ const intake = await startIntake();
 const readBuffer = Number(process.env.BENCH_READ_BUFFER ?? 4194304);
 const restoreRmem = readBuffer > 4194304 ? raiseRmemMax(readBuffer) : () => {};
 if (restoreRmem === null) throw new Error(`cannot raise net.core.rmem_max to ${readBuffer} (needs root)`);
-const dir = mkdtempSync(join(tmpdir(), 'veneur-bench-'));
-const cfg = join(dir, 'flush-load.yaml');
-writeFileSync(
-  cfg,
-  `statsd_listen_addresses: [udp://127.0.0.1:0]
-interval: 10s
-hostname: bench
-stats_address: 127.0.0.1:${stats.address().port}
-read_buffer_size_bytes: ${readBuffer}
-metric_max_length: 16384
-percentiles: [0.5, 0.75, 0.99]
-metric_sinks:
-  - kind: datadog
-    name: datadog
-    config: {api_key: bench, api_hostname: "http://127.0.0.1:${intake.port}", flush_max_per_body: 25000}
-`,
-);
+const cfg = writeBenchConfig({
+  interval: '10s',
+  intakePort: intake.port,
+  readBuffer,
+  extra: `stats_address: 127.0.0.1:${stats.address().port}\n`,
+});
 const gen = buildGenerator();
 // every series once per file cycle: 10 lines per datagram
 const file = writeDatagramFile(everySeriesOnce({ series }));

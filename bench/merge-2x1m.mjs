@@ -46,7 +46,8 @@ if (process.argv[2] === '--worker') {
     exportMs += e;
     cloneMs += c;
     longest = Math.max(longest, e + c);
-    if (process.env.BENCH_PARTS) console.error(`part ${from}: export ${e.toFixed(0)} ms, clone ${c.toFixed(0)} ms`);
+    if (process.env.BENCH_PARTS)
+      console.error(`part ${from}: export ${e.toFixed(0)} ms, clone ${c.toFixed(0)} ms`);
     count += batch.count;
     const len = Buffer.alloc(4);
     len.writeUInt32LE(wire.length);

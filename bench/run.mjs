@@ -32,6 +32,7 @@ import {
   runPinnedToCore1,
   sleep,
   spawnServer,
+  writeBenchConfig,
   writeDatagramFile,
 } from './server.mjs';
 import { datagrams, everySeriesOnce } from './workload.mjs';
@@ -96,23 +97,7 @@ async function flush() {
 
 // ---------------------------------------------------------------- 3/4. server
 async function startServer(intakePort, extra = '') {
-  const dir = mkdtempSync(join(tmpdir(), 'veneur-bench-'));
-  const cfg = join(dir, 'bench.yaml');
-  writeFileSync(
-    cfg,
-    `statsd_listen_addresses: [udp://127.0.0.1:0]
-interval: 1s
-hostname: bench
-read_buffer_size_bytes: 4194304
-metric_max_length: 16384
-percentiles: [0.5, 0.75, 0.99]
-metric_sinks:
-  - kind: datadog
-    name: datadog
-    config: {api_key: bench, api_hostname: "http://127.0.0.1:${intakePort}", flush_max_per_body: 25000}
-${extra}`,
-  );
-  return spawnServer(cfg, 0);
+  return spawnServer(writeBenchConfig({ interval: '1s', intakePort, extra }), 0);
 }
 
 async function ingestAt(gen, file, linesPerDatagram, linesPerSec, secs) {

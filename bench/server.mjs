@@ -76,6 +76,30 @@ export function writeDatagramFile(dgs) {
 }
 
 /**
+ * Write the benches' server config (UDP on an ephemeral port, the mixed workload's
+ * percentiles, a Datadog sink posting to the local intake) to a temp file; `extra`
+ * is appended as YAML. Returns the file's path.
+ */
+export function writeBenchConfig({ interval, intakePort, readBuffer = 4194304, extra = '' }) {
+  const cfg = join(mkdtempSync(join(tmpdir(), 'veneur-bench-')), 'bench.yaml');
+  writeFileSync(
+    cfg,
+    `statsd_listen_addresses: [udp://127.0.0.1:0]
+interval: ${interval}
+hostname: bench
+read_buffer_size_bytes: ${readBuffer}
+metric_max_length: 16384
+percentiles: [0.5, 0.75, 0.99]
+metric_sinks:
+  - kind: datadog
+    name: datadog
+    config: {api_key: bench, api_hostname: "http://127.0.0.1:${intakePort}", flush_max_per_body: 25000}
+${extra}`,
+  );
+  return cfg;
+}
+
+/**
  * Raise net.core.rmem_max to at least `bytes` for this run (root only). Returns a
  * function that restores the old value, or null when it cannot be raised.
  */

@@ -12,6 +12,12 @@
  *
  *   node bench/flush-load.mjs [lines/s=1200000] [measured seconds=40] [series=1000000]
  *
+ * BENCH_HOT=1: the issue's reading of "packets sent at 50% of the sustained rate":
+ * <lines/s> is then the ingest bench's workload (1,000 series, 10 lines per
+ * datagram, issue item 1) while a second generator keeps the 1M series active
+ * (every series once per 9.5 s, so each interval touches all of them). Expected
+ * lines per interval are the sum of both rates.
+ *
  * 127.0.0.1 only; the server and the generator are stopped by PID.
  */
 import dgram from 'node:dgram';
@@ -29,11 +35,15 @@ import {
   writeBenchConfig,
   writeDatagramFile,
 } from './server.mjs';
-import { everySeriesOnce } from './workload.mjs';
+import { datagrams, everySeriesOnce } from './workload.mjs';
 
 const linesPerSec = Number(process.argv[2] ?? 1_200_000);
 const secs = Number(process.argv[3] ?? 40);
 const series = Number(process.argv[4] ?? 1_000_000);
+const hot = process.env.BENCH_HOT === '1';
+/** lines/s of the 1M-series stream: all of it, or (hot) every series once per 9.5 s */
+const spreadRate = hot ? series / 9.5 : linesPerSec;
+const totalRate = hot ? linesPerSec + spreadRate : linesPerSec;
 
 runPinnedToCore1();
 
@@ -71,6 +81,7 @@ const cfg = writeBenchConfig({
 const gen = buildGenerator();
 // every series once per file cycle: 10 lines per datagram
 const file = writeDatagramFile(everySeriesOnce({ series }));
+const hotFile = hot ? writeDatagramFile(datagrams({ count: 20_000, linesPerDatagram: 10 })) : null;
 const server = await spawnServer(cfg, process.env.BENCH_SERVER_CORES === 'all' ? null : 0);
 // the flush clock starts with the server (synchronize_with_interval off): ticks every 10 s from here
 const serverStarted = Date.now();
@@ -80,7 +91,10 @@ try {
   const warm = 20;
   const started = Date.now();
   const drops0 = kernelUdpDrops();
-  const r = await runGeneratorAsync(gen, server.port, file, linesPerSec / 10, warm + secs);
+  const [r, rHot] = await Promise.all([
+    runGeneratorAsync(gen, server.port, file, spreadRate / 10, warm + secs),
+    hotFile === null ? null : runGeneratorAsync(gen, server.port, hotFile, linesPerSec / 10, warm + secs),
+  ]);
   const ended = Date.now();
   const kernelDrops = kernelUdpDrops() - drops0;
   await sleep(12_000); // the flush of the last interval
@@ -94,7 +108,7 @@ try {
     // the tick this flush started at: the last one before its figures arrived
     tick: serverStarted + Math.floor((f.at - serverStarted) / 10_000) * 10_000,
   }));
-  const expected = (linesPerSec / 10) * 10 * 10; // datagrams/s x 10 lines x 10 s
+  const expected = (totalRate / 10) * 10 * 10; // datagrams/s x 10 lines x 10 s
   // an interval is wholly inside the measured part when its tick is >= warm + 10 s
   // after the start and <= the end of the run
   // (1 s margins: the tick is estimated from the server's start and the arrival time)
@@ -102,6 +116,10 @@ try {
   console.log(
     `flush-load ${fmt(series)} series, ${fmt(r.sent * 10)} lines at ${fmt((r.sent * 10) / r.took)} lines/s over ${r.took.toFixed(1)} s; kernel drops ${fmt(kernelDrops)} datagrams`,
   );
+  if (rHot !== null)
+    console.log(
+      `flush-load hot workload (1,000 series): ${fmt(rHot.sent * 10)} lines at ${fmt((rHot.sent * 10) / rHot.took)} lines/s over ${rHot.took.toFixed(1)} s`,
+    );
   for (const f of rows)
     console.log(
       `flush-load   flush: ${fmt(f.series)} series, counted ${fmt(f.processed)} lines${full.includes(f) ? ` (expected ${fmt(expected)}: loss ${(((expected - f.processed) / expected) * 100).toFixed(3)}%)` : ' (warm-up or partial interval)'}, ` +
@@ -109,7 +127,7 @@ try {
     );
   const lost = full.reduce((a, f) => a + (expected - f.processed), 0);
   console.log(
-    `flush-load RESULT ${fmt(series)} series at ${fmt(linesPerSec)} lines/s: ${full.length} full intervals, loss ${((lost / (expected * Math.max(1, full.length))) * 100).toFixed(3)}%, ` +
+    `flush-load RESULT ${fmt(series)} series${hot ? ` kept active (${fmt(spreadRate)} lines/s) + 1,000-series workload` : ''} at ${fmt(linesPerSec)} lines/s: ${full.length} full intervals, loss ${((lost / (expected * Math.max(1, full.length))) * 100).toFixed(3)}%, ` +
       `longest flush ${fmt(Math.max(0, ...full.map((f) => f.ms ?? 0)))} ms, longest event-loop block ${Math.max(0, ...full.map((f) => f.loopMax ?? 0)).toFixed(1)} ms`,
   );
   console.log(

@@ -135,7 +135,11 @@ export function kernelUdpDrops() {
 export async function spawnServer(cfg, core) {
   const bin = join(dist, 'main/veneur.js');
   const shebang = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0]);
-  const flags = shebang ? shebang[1].trim().split(/\s+/).filter(Boolean) : [];
+  // BENCH_NODE_FLAGS="..." replaces the shebang's node flags (A/B of GC settings)
+  const flags = (process.env.BENCH_NODE_FLAGS ?? (shebang ? shebang[1] : ''))
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
   // e.g. BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server under load
   if (process.env.BENCH_SERVER_FLAGS)
     flags.push(...process.env.BENCH_SERVER_FLAGS.split(/\s+/).filter(Boolean));

@@ -290,14 +290,17 @@ describe('aggregator', () => {
     const counters: AnySeries[] = [];
     for (let i = 0; i < 10_000; i++)
       counters.push(newSeries(MetricType.Counter, Scope.Mixed, `c${i}`, [], `k${i}`));
-    pool.refill({
-      *[Symbol.iterator]() {
-        for (const c of counters) {
-          read++;
-          yield c;
-        }
+    pool.refill(
+      {
+        *[Symbol.iterator]() {
+          for (const c of counters) {
+            read++;
+            yield c;
+          }
+        },
       },
-    });
+      counters.length,
+    );
     // no histogram in the snapshot: a new one, after a short look
     const h = pool.take(MetricType.Histogram, Scope.Mixed, 'h', [], 'kh');
     assert.equal(h.type, MetricType.Histogram);
@@ -306,6 +309,48 @@ describe('aggregator', () => {
     const c = pool.take(MetricType.Counter, Scope.Mixed, 'x', [], 'kx');
     assert.ok(counters.includes(c));
     assert.equal(c.name, 'x');
+  });
+
+  it('the series pool sorts a snapshot into free lists in the background, in steps', async () => {
+    const pool = new SeriesPool();
+    // grouped by type, and asked for in another order: the bounded look alone would miss
+    const timers: AnySeries[] = [];
+    const counters: AnySeries[] = [];
+    for (let i = 0; i < 20_000; i++)
+      timers.push(newSeries(MetricType.Timer, Scope.Mixed, `t${i}`, [], `t${i}`));
+    for (let i = 0; i < 20_000; i++)
+      counters.push(newSeries(MetricType.Counter, Scope.Mixed, `c${i}`, [], `c${i}`));
+    const all = [...timers, ...counters];
+    pool.refill(all, all.length);
+    assert.ok(pool.sorting);
+    let turns = 0;
+    while (pool.sorting) {
+      await new Promise<void>((r) => setImmediate(r));
+      turns++;
+    }
+    assert.ok(turns > 1, `sorted in ${turns} turns`);
+    const pooled = new Set(all);
+    for (let i = 0; i < 20_000; i++) {
+      assert.ok(pooled.has(pool.take(MetricType.Counter, Scope.Mixed, `x${i}`, [], `x${i}`)));
+      assert.ok(pooled.has(pool.take(MetricType.Timer, Scope.Mixed, `y${i}`, [], `y${i}`)));
+    }
+    // empty now: new series
+    assert.ok(!pooled.has(pool.take(MetricType.Counter, Scope.Mixed, 'z', [], 'z')));
+  });
+
+  it('the series pool starts over when the series count falls', () => {
+    const pool = new SeriesPool();
+    const big: AnySeries[] = [];
+    for (let i = 0; i < 200_000; i++)
+      big.push(newSeries(MetricType.Counter, Scope.Mixed, `c${i}`, [], `c${i}`));
+    pool.refill(big, big.length);
+    // sort it all through takes' looks: take one of a type it lacks repeatedly
+    for (let i = 0; i < 200_000 / 64 + 1; i++) pool.take(MetricType.Gauge, Scope.Mixed, 'g', [], 'g');
+    const small = [newSeries(MetricType.Counter, Scope.Mixed, 's', [], 's')];
+    pool.refill(small, 1);
+    const c = pool.take(MetricType.Counter, Scope.Mixed, 'x', [], 'x');
+    // the 200k pooled counters were dropped; the small snapshot's is what a take finds
+    assert.equal(c, small[0]);
   });
 
   it('max_series: new series beyond the cap are dropped and counted, existing ones keep aggregating', () => {

@@ -9,7 +9,7 @@
  * buffers. In steady state ingest then allocates nothing, so nothing is promoted
  * to the old generation and scavenges stay short (BENCHMARKS.md, "GC and loss").
  */
-import { type MetricType, MetricType as MT, type Scope } from '../model/metric.js';
+import { type MetricType, MetricType as MT, Scope } from '../model/metric.js';
 import { HyperLogLog } from './sketches/hll.js';
 import { MergingDigest } from './sketches/tdigest.js';
 
@@ -161,43 +161,99 @@ export function newSeries(
 /** Snapshot series a `take` sorts into free lists at most before it allocates instead. */
 const TAKE_LOOK = 64;
 
+/** Pooled series sorted into free lists per event-loop turn in the background. */
+const SORT_STEP = 4096;
+
+/** A stack that never gives its capacity back (Array#pop right-trims, and the next pushes reallocate). */
+class Stack {
+  items: AnySeries[] = [];
+  top = 0;
+  push(s: AnySeries): void {
+    if (this.top === this.items.length) this.items.push(s);
+    else this.items[this.top] = s;
+    this.top++;
+  }
+  pop(): AnySeries | undefined {
+    if (this.top === 0) return undefined;
+    const s = this.items[--this.top];
+    // the slot keeps its capacity but not the series (which may be reused or dropped)
+    this.items[this.top] = PLACEHOLDER;
+    return s;
+  }
+}
+
 /**
- * Free lists of series by type, fed from flushed snapshots. A snapshot is read
- * lazily, as series are taken: sorting a million series into free lists at once
- * blocked the event loop for 80 ms. The pool keeps the last two snapshots: the
- * next interval starts while a snapshot is still being generated, so the series
- * it creates then are new objects; with two snapshots in the pool the interval
- * after that finds every series it needs and steady state allocates nothing.
- * Bounded: never more than two intervals' worth of series.
+ * Free lists of series by type, fed from flushed snapshots. A snapshot is sorted
+ * into the free lists in the background, SORT_STEP series per event-loop turn
+ * (sorting a million series at once blocked the event loop for 80 ms), and a take
+ * that finds its free list empty looks at up to TAKE_LOOK unsorted series before
+ * it allocates. Sorting ahead matters when the order of types in a snapshot differs
+ * from the order they are asked for in (a generator cycling 9.5 s through 1M series
+ * grouped by type, a 10 s interval): with only the bounded look, most takes missed
+ * and allocated (BENCHMARKS.md, "Flush under load").
+ *
+ * Bounded: at a refill, a pool holding more than about two snapshots' worth
+ * (the series count fell) starts over, and at most two unsorted snapshots are kept.
  */
 export class SeriesPool {
-  #free: AnySeries[][] = [[], [], [], [], [], []];
-  /** Unread snapshots, oldest first (at most two). */
+  #free: Stack[] = SeriesPool.#stacks();
+  #freeCount = 0;
+  /** Unsorted snapshots, oldest first (at most two). */
   #sources: Iterator<AnySeries>[] = [];
+  #sorting: NodeJS.Immediate | null = null;
+
+  static #stacks(): Stack[] {
+    return [new Stack(), new Stack(), new Stack(), new Stack(), new Stack(), new Stack()];
+  }
 
   /** A series with this identity, from the pool when one of the type is free. */
   take(type: MetricType, scope: Scope, name: string, tags: readonly string[], key: string): AnySeries {
-    let s = this.#free[type].pop();
+    let s = this.#free[type]!.pop();
+    if (s !== undefined) this.#freeCount--;
     // a bounded look: a type the snapshots hold few of (self-telemetry histograms among a
     // million user timers) must not sort a whole snapshot into free lists in one call
     for (let looked = 0; s === undefined && this.#sources.length > 0 && looked < TAKE_LOOK; looked++) {
       const r = this.#sources[0]!.next();
       if (r.done === true) this.#sources.shift();
       else if (r.value.type === type) s = r.value;
-      else this.#free[r.value.type].push(r.value);
+      else this.#add(r.value);
     }
     if (s === undefined) return newSeries(type, scope, name, tags, key);
     s.init(scope, name, tags, key);
     return s;
   }
 
-  /** Add a flushed interval's series (nobody reads them any more); drops the oldest unread one. */
-  refill(series: Iterable<AnySeries>): void {
-    if (this.#sources.length >= 2) {
-      this.#sources.shift();
-      // the free lists came from the older snapshots: start them over too
-      this.#free = [[], [], [], [], [], []];
+  /** Add a flushed interval's `size` series (nobody reads them any more). */
+  refill(series: Iterable<AnySeries>, size: number): void {
+    if (this.#freeCount > 2 * size + 65_536) {
+      this.#free = SeriesPool.#stacks();
+      this.#freeCount = 0;
     }
+    if (this.#sources.length >= 2) this.#sources.shift();
     this.#sources.push(series[Symbol.iterator]());
+    this.#sorting ??= setImmediate(this.#sortStep);
   }
+
+  /** Whether a snapshot is still being sorted into the free lists (for tests). */
+  get sorting(): boolean {
+    return this.#sources.length > 0;
+  }
+
+  #add(s: AnySeries): void {
+    this.#free[s.type]!.push(s);
+    this.#freeCount++;
+  }
+
+  #sortStep = (): void => {
+    this.#sorting = null;
+    for (let n = 0; n < SORT_STEP && this.#sources.length > 0; n++) {
+      const r = this.#sources[0]!.next();
+      if (r.done === true) this.#sources.shift();
+      else this.#add(r.value);
+    }
+    if (this.#sources.length > 0) this.#sorting = setImmediate(this.#sortStep);
+  };
 }
+
+/** What a free stack's vacated slots hold (keeps the array's elements kind; never taken). */
+const PLACEHOLDER: AnySeries = newSeries(MT.Counter, Scope.Mixed, '', [], '');

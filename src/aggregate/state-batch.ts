@@ -90,7 +90,7 @@ export function exportStateBatch(series: Iterable<AnySeries>, count: number): St
         break;
       case MetricType.Histogram:
       case MetricType.Timer: {
-        const c = s.digest.mainCentroids();
+        const nc = s.digest.centroidCount();
         hist.reserve(HIST_FIELDS);
         hist.push(s.localMin);
         hist.push(s.localMax);
@@ -98,10 +98,10 @@ export function exportStateBatch(series: Iterable<AnySeries>, count: number): St
         hist.push(s.localWeight);
         hist.push(s.localReciprocalSum);
         hist.push(s.digest.reciprocalSum);
-        hist.push(c.length / 2);
-        centroids.reserve(c.length);
-        centroids.a.set(c, centroids.n);
-        centroids.n += c.length;
+        hist.push(nc);
+        centroids.reserve(2 * nc);
+        s.digest.copyCentroids(centroids.a, centroids.n);
+        centroids.n += 2 * nc;
         break;
       }
       case MetricType.Set:

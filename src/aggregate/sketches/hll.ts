@@ -60,6 +60,9 @@ const hashOut = new Uint32Array(2);
 
 // UTF-8 scratch for insertString.
 let strBuf = new Uint8Array(256);
+/** mergeSparse's sorted keys and its output, copied into the sketch's own list (JS is single-threaded). */
+let keyScratch = new Uint32Array(256);
+let mergeOut = new Uint8Array(256);
 const utf8 = new TextEncoder();
 
 // --- Go's math.Log and integer math.Pow, reproduced exactly ---------------------
@@ -236,10 +239,11 @@ export class HyperLogLog {
   private b = 0;
   private isSparse = true;
 
-  // Sparse temp set, allocated lazily: one Uint32Array of 3·cap slots, the
+  // Sparse temp set, allocated lazily: one double array of 3·cap slots (on the JS heap:
+  // a typed array that size would be an ArrayBuffer outside it, see tdigest.ts), the
   // values in insertion order in [0, cap) and an open-addressing index in
   // [cap, 3·cap) (0 marks an empty slot; encoded values are never 0).
-  private tmp: Uint32Array | null = null;
+  private tmp: number[] | null = null;
   private tmpCount = 0;
 
   // Sparse compressed list: sorted values as varint deltas.
@@ -317,13 +321,13 @@ export class HyperLogLog {
   }
 
   /** Doubles the temp set's capacity (list and index together: one allocation). */
-  private growTmp(): Uint32Array {
+  private growTmp(): number[] {
     const old = this.tmp;
     const cap = old === null ? INITIAL_TMP : (old.length / 3) * 2;
-    const t = new Uint32Array(3 * cap);
+    const t = new Array<number>(3 * cap).fill(0.5).fill(0); // HOLEY_DOUBLE, like every tmp
     const mask = 2 * cap - 1;
     for (let i = 0; i < this.tmpCount; i++) {
-      const v = (old as Uint32Array)[i];
+      const v = (old as number[])[i];
       t[i] = v;
       let slot = Math.imul(v, 0x9e3779b1) >>> Math.clz32(mask);
       while (t[cap + slot] !== 0) slot = (slot + 1) & mask;
@@ -341,7 +345,7 @@ export class HyperLogLog {
   reset(): void {
     this.b = 0;
     this.clearTmp();
-    this.list = null;
+    // the list's buffer is kept (listLen = 0 empties it)
     this.listLen = 0;
     this.listCount = 0;
     this.listLast = 0;
@@ -361,12 +365,20 @@ export class HyperLogLog {
   private mergeSparse(): void {
     const n = this.tmpCount;
     if (n === 0) return;
-    const keys = (this.tmp as Uint32Array).slice(0, n).sort();
+    // sorted numerically in a shared scratch (a view of it: no new buffer)
+    if (keyScratch.length < n) keyScratch = new Uint32Array(Math.max(n, 2 * keyScratch.length));
+    const tl = this.tmp as number[];
+    for (let i = 0; i < n; i++) keyScratch[i] = tl[i];
+    const keys = keyScratch.subarray(0, n).sort();
 
     const old = this.list;
     const oldLen = this.listLen;
-    // Each new entry takes at most 5 bytes.
-    const out = new Uint8Array(oldLen + 5 * n);
+    // Each new entry takes at most 5 bytes. Written to a shared scratch buffer and
+    // copied back into the list's own buffer, which is kept across reset(): a new
+    // list per merge was promoted with the (pooled, old) sketch that held it.
+    if (mergeOut.length < oldLen + 5 * n)
+      mergeOut = new Uint8Array(Math.max(oldLen + 5 * n, 2 * mergeOut.length));
+    const out = mergeOut;
     let pos = 0;
     let count = 0;
     let last = 0;
@@ -393,7 +405,12 @@ export class HyperLogLog {
       last = x;
       count++;
     }
-    this.list = out;
+    let list = old;
+    if (list === null || list.length < pos) {
+      list = new Uint8Array(list === null ? pos : Math.max(pos, 2 * list.length));
+      this.list = list;
+    }
+    list.set(out.subarray(0, pos));
     this.listLen = pos;
     this.listCount = count;
     this.listLast = last;
@@ -525,7 +542,7 @@ export class HyperLogLog {
 
     if (this.isSparse && other.isSparse) {
       const ot = other.tmp;
-      for (let i = 0; i < other.tmpCount; i++) this.tmpAdd((ot as Uint32Array)[i]);
+      for (let i = 0; i < other.tmpCount; i++) this.tmpAdd((ot as number[])[i]);
       let prev = 0;
       for (let j = 0; j < other.listLen; ) {
         getVarint(other.list as Uint8Array, j);
@@ -547,7 +564,7 @@ export class HyperLogLog {
     if (other.isSparse) {
       const ot = other.tmp;
       for (let i = 0; i < other.tmpCount; i++) {
-        const k = (ot as Uint32Array)[i];
+        const k = (ot as number[])[i];
         this.insertReg(sparseIndex(k, p), sparseRank(k, p));
       }
       let prev = 0;
@@ -609,7 +626,7 @@ export class HyperLogLog {
       writeU32BE(out, 4, n);
       const tl = this.tmp;
       let pos = 8;
-      for (let i = 0; i < n; i++, pos += 4) writeU32BE(out, pos, (tl as Uint32Array)[i]);
+      for (let i = 0; i < n; i++, pos += 4) writeU32BE(out, pos, (tl as number[])[i]);
       writeU32BE(out, pos, this.listCount);
       writeU32BE(out, pos + 4, this.listLast);
       writeU32BE(out, pos + 8, this.listLen);

@@ -6,9 +6,14 @@
  * forwarded, see tdigest.test.ts).
  *
  * Layout: centroids are stored interleaved (mean, weight, mean, weight, ...)
- * in Float64Arrays, allocated lazily and grown on demand, because a process
+ * in JS double arrays, allocated lazily and grown on demand, because a process
  * may hold a million of these and most see only a handful of samples per
- * interval. Merging writes into a module-level scratch buffer (JS is
+ * interval. Not Float64Arrays: a typed array over 64 bytes has its memory outside
+ * the JS heap (an ArrayBuffer, a malloc and an extension the GC sweeps), and with
+ * a million of them every new one counted as external memory pressure and paid
+ * for incremental-marking steps: allocations of 100-400 ms under load
+ * (BENCHMARKS.md, "Flush under load"). A double array lives on the heap, is
+ * smaller, and is as fast to read and write. Merging writes into a module-level scratch buffer (JS is
  * single-threaded) and copies back, so `add` allocates nothing in steady state.
  * The merge avoids most asin evaluations without changing any result (see
  * mergeAllTemps), which is where Go spends most of its Add time.
@@ -106,8 +111,16 @@ const QBAND = 1e-6;
 /** Initial temp allocation in centroids: most series see only a few samples per interval. */
 const INITIAL_TEMP = 8;
 
+/**
+ * `n` zeros as a double array (HOLEY_DOUBLE_ELEMENTS, n > 0): every centroid array
+ * has this one elements kind, so the accesses below stay monomorphic.
+ */
+function doubles(n: number): number[] {
+  return new Array<number>(n).fill(0.5).fill(0);
+}
+
 // Shared merge output buffer, interleaved like the digests' own arrays.
-let scratch = new Float64Array(2 * 256);
+let scratch = doubles(2 * 256);
 
 /**
  * Stable insertion sort of `n` interleaved (mean, weight) pairs by mean.
@@ -117,7 +130,7 @@ let scratch = new Float64Array(2 * 256);
  * if those equal means carry different weights (e.g. the same value sampled
  * at different rates within one interval).
  */
-function sortPairs(a: Float64Array, n: number): void {
+function sortPairs(a: number[], n: number): void {
   for (let i = 1; i < n; i++) {
     const m = a[2 * i];
     if (!(m < a[2 * i - 2])) continue; // already in place (common for rising values)
@@ -133,19 +146,17 @@ function sortPairs(a: Float64Array, n: number): void {
   }
 }
 
-const NO_CENTROIDS = new Float64Array(0);
-
 export class MergingDigest {
   private readonly compression: number;
   private readonly tempCap: number;
 
   /** Merged centroids, sorted by mean, interleaved (mean, weight); null until the first merge. */
-  private main: Float64Array | null = null;
+  private main: number[] | null = null;
   private mainCount = 0;
   private mainWeight = 0;
 
   /** Unmerged samples in arrival order, interleaved; null until the first add. */
-  private temp: Float64Array | null = null;
+  private temp: number[] | null = null;
   private tempCount = 0;
   private tempWeight = 0;
 
@@ -189,12 +200,12 @@ export class MergingDigest {
     this.tempWeight += weight;
   }
 
-  private growTemp(): Float64Array {
+  private growTemp(): number[] {
     const old = this.temp;
     const oldCap = old === null ? 0 : old.length >> 1;
     const cap = oldCap === 0 ? Math.min(INITIAL_TEMP, this.tempCap) : Math.min(2 * oldCap, this.tempCap);
-    const t = new Float64Array(2 * cap);
-    if (old !== null) t.set(old);
+    const t = doubles(2 * cap);
+    if (old !== null) for (let k = 0; k < old.length; k++) t[k] = old[k];
     this.temp = t;
     return t;
   }
@@ -203,13 +214,13 @@ export class MergingDigest {
   private mergeAllTemps(): void {
     const tn = this.tempCount;
     if (tn === 0) return;
-    const t = this.temp as Float64Array;
+    const t = this.temp as number[];
     sortPairs(t, tn);
 
     const mn = this.mainCount;
     const m = this.main;
     const need = 2 * (mn + tn);
-    if (scratch.length < need) scratch = new Float64Array(Math.max(need, 2 * scratch.length));
+    if (scratch.length < need) scratch = doubles(Math.max(need, 2 * scratch.length));
     const out = scratch;
 
     const c = this.compression;
@@ -240,9 +251,9 @@ export class MergingDigest {
       let weight: number;
       // Main is taken only when strictly smaller, so ties go to temp first (as in Go,
       // whose in-place merge walks the main list in its original order too).
-      if (i < mn && (j >= tn || (m as Float64Array)[2 * i] < t[2 * j])) {
-        mean = (m as Float64Array)[2 * i];
-        weight = (m as Float64Array)[2 * i + 1];
+      if (i < mn && (j >= tn || (m as number[])[2 * i] < t[2 * j])) {
+        mean = (m as number[])[2 * i];
+        weight = (m as number[])[2 * i + 1];
         i++;
       } else {
         mean = t[2 * j];
@@ -290,7 +301,7 @@ export class MergingDigest {
     if (dst === null || dst.length < 2 * outN) {
       const bound = sizeBound(c);
       const grown = dst === null ? outN : Math.max(outN, Math.min(2 * (dst.length >> 1), bound));
-      dst = new Float64Array(2 * grown);
+      dst = doubles(2 * grown);
       this.main = dst;
     }
     for (let k = 0; k < 2 * outN; k++) dst[k] = out[k];
@@ -302,7 +313,7 @@ export class MergingDigest {
 
   /** Upper bound of centroid i: midpoint to the next one, or max for the last (Go's centroidUpperBound). */
   private upperBound(i: number): number {
-    const m = this.main as Float64Array;
+    const m = this.main as number[];
     return i !== this.mainCount - 1 ? (m[2 * i + 2] + m[2 * i]) / 2 : this._max;
   }
 
@@ -404,13 +415,20 @@ export class MergingDigest {
     this._reciprocalSum = oldReciprocalSum + other._reciprocalSum;
   }
 
-  /**
-   * The digest as interleaved (mean, weight) centroids after merging pending samples
-   * (what `toData` lists as objects): a view, valid until the next add.
-   */
-  mainCentroids(): Float64Array {
+  /** Merges pending samples (as `toData` does) and returns the number of centroids. */
+  centroidCount(): number {
     this.mergeAllTemps();
-    return this.main === null ? NO_CENTROIDS : this.main.subarray(0, 2 * this.mainCount);
+    return this.mainCount;
+  }
+
+  /**
+   * Writes the centroids as interleaved (mean, weight) pairs into out[at...]
+   * (what `toData` lists as objects; call centroidCount first).
+   */
+  copyCentroids(out: Float64Array, at: number): void {
+    const m = this.main;
+    if (m === null) return;
+    for (let k = 0; k < 2 * this.mainCount; k++) out[at + k] = m[k];
   }
 
   /**
@@ -448,7 +466,7 @@ export class MergingDigest {
     const centroids: Centroid[] = new Array(this.mainCount);
     const m = this.main;
     for (let i = 0; i < this.mainCount; i++) {
-      centroids[i] = { mean: (m as Float64Array)[2 * i], weight: (m as Float64Array)[2 * i + 1] };
+      centroids[i] = { mean: (m as number[])[2 * i], weight: (m as number[])[2 * i + 1] };
     }
     return {
       mainCentroids: centroids,
@@ -470,7 +488,7 @@ export class MergingDigest {
     const cs = d.mainCentroids;
     const n = cs.length;
     if (n > 0) {
-      const m = new Float64Array(2 * n);
+      const m = doubles(2 * n);
       let weight = 0;
       for (let i = 0; i < n; i++) {
         const c = cs[i];

@@ -290,17 +290,14 @@ describe('aggregator', () => {
     const counters: AnySeries[] = [];
     for (let i = 0; i < 10_000; i++)
       counters.push(newSeries(MetricType.Counter, Scope.Mixed, `c${i}`, [], `k${i}`));
-    pool.refill(
-      {
-        *[Symbol.iterator]() {
-          for (const c of counters) {
-            read++;
-            yield c;
-          }
-        },
+    pool.refill({
+      *[Symbol.iterator]() {
+        for (const c of counters) {
+          read++;
+          yield c;
+        }
       },
-      counters.length,
-    );
+    });
     // no histogram in the snapshot: a new one, after a short look
     const h = pool.take(MetricType.Histogram, Scope.Mixed, 'h', [], 'kh');
     assert.equal(h.type, MetricType.Histogram);
@@ -321,7 +318,7 @@ describe('aggregator', () => {
     for (let i = 0; i < 20_000; i++)
       counters.push(newSeries(MetricType.Counter, Scope.Mixed, `c${i}`, [], `c${i}`));
     const all = [...timers, ...counters];
-    pool.refill(all, all.length);
+    pool.refill(all);
     assert.ok(pool.sorting);
     let turns = 0;
     while (pool.sorting) {
@@ -343,14 +340,47 @@ describe('aggregator', () => {
     const big: AnySeries[] = [];
     for (let i = 0; i < 200_000; i++)
       big.push(newSeries(MetricType.Counter, Scope.Mixed, `c${i}`, [], `c${i}`));
-    pool.refill(big, big.length);
-    // sort it all through takes' looks: take one of a type it lacks repeatedly
-    for (let i = 0; i < 200_000 / 64 + 1; i++) pool.take(MetricType.Gauge, Scope.Mixed, 'g', [], 'g');
-    const small = [newSeries(MetricType.Counter, Scope.Mixed, 's', [], 's')];
-    pool.refill(small, 1);
-    const c = pool.take(MetricType.Counter, Scope.Mixed, 'x', [], 'x');
-    // the 200k pooled counters were dropped; the small snapshot's is what a take finds
-    assert.equal(c, small[0]);
+    for (const s of big) pool.put(s);
+    pool.bound(400_000); // two intervals of 200k: kept
+    assert.ok(big.includes(pool.take(MetricType.Counter, Scope.Mixed, 'x', [], 'x')));
+    pool.bound(2 * 1 + 65_536); // the count fell to 1: dropped
+    const c = pool.take(MetricType.Counter, Scope.Mixed, 'y', [], 'y');
+    assert.ok(!big.includes(c));
+    assert.equal(c.name, 'y');
+  });
+
+  it('a released list array is refilled by a later interval without showing its old entries', () => {
+    const a = new Aggregator({ extendTags: [], metricMaxLength: 4096 });
+    const user = (snap: { series: Iterable<AnySeries> }) =>
+      [...snap.series].filter((s) => !s.name.startsWith('veneur.')).map((s) => s.name);
+    send(a, 'a:1|c', 'b:1|c', 'c:1|c', 'd:1|c', 'e:1|c');
+    const one = a.swap();
+    assert.deepEqual(user(one), ['a', 'b', 'c', 'd', 'e']);
+    for (const s of one.series) a.release(s);
+    a.releaseList(one);
+    assert.equal(one.series.size, 0);
+    send(a, 'f:1|c', 'g:1|c');
+    const two = a.swap(); // the next interval gets the released array
+    assert.deepEqual(user(two), ['f', 'g']);
+    send(a, 'h:2|c');
+    const three = a.swap();
+    assert.deepEqual(user(three), ['h']);
+    assert.equal((three.series.get(`${MetricType.Counter}${Scope.Mixed}|h|`) as CounterSeries).value, 2);
+  });
+
+  it('a flush gives series back as it goes: the next interval reuses them', async () => {
+    const a = new Aggregator({ extendTags: [], metricMaxLength: 4096 });
+    send(a, 'a:1|c', 'b:2|h', 'c:x|s', 'd:4|g');
+    const snap = a.swap();
+    const before = new Set(snap.series.values());
+    for (const s of snap.series.values()) a.release(s);
+    send(a, 'e:1|c', 'f:2|h', 'g:y|s', 'h:4|g');
+    const next = a.swap();
+    const user = [...next.series.values()].filter((s) => !s.name.startsWith('veneur.'));
+    assert.equal(user.length, 4);
+    for (const s of user) assert.ok(before.has(s), `${s.name} reused`);
+    const f = next.series.get(`${MetricType.Histogram}${Scope.Mixed}|f|`) as HistogramSeries;
+    assert.equal(f.digest.count(), 1);
   });
 
   it('max_series: new series beyond the cap are dropped and counted, existing ones keep aggregating', () => {

@@ -192,8 +192,8 @@ class Stack {
  * grouped by type, a 10 s interval): with only the bounded look, most takes missed
  * and allocated (BENCHMARKS.md, "Flush under load").
  *
- * Bounded: at a refill, a pool holding more than about two snapshots' worth
- * (the series count fell) starts over, and at most two unsorted snapshots are kept.
+ * Bounded: the aggregator drops the pool when it holds more than about two
+ * intervals' worth (the series count fell), and at most two unsorted snapshots are kept.
  */
 export class SeriesPool {
   #free: Stack[] = SeriesPool.#stacks();
@@ -223,15 +223,24 @@ export class SeriesPool {
     return s;
   }
 
-  /** Add a flushed interval's `size` series (nobody reads them any more). */
-  refill(series: Iterable<AnySeries>, size: number): void {
-    if (this.#freeCount > 2 * size + 65_536) {
-      this.#free = SeriesPool.#stacks();
-      this.#freeCount = 0;
-    }
+  /** Add flushed series (nobody reads them any more), sorted into the free lists in the background. */
+  refill(series: Iterable<AnySeries>): void {
     if (this.#sources.length >= 2) this.#sources.shift();
     this.#sources.push(series[Symbol.iterator]());
     this.#sorting ??= setImmediate(this.#sortStep);
+  }
+
+  /** Add one flushed series nobody reads any more. */
+  put(s: AnySeries): void {
+    this.#add(s);
+  }
+
+  /** Drop everything pooled when it holds more than `limit` series (the series count fell). */
+  bound(limit: number): void {
+    if (this.#freeCount <= limit) return;
+    this.#free = SeriesPool.#stacks();
+    this.#freeCount = 0;
+    this.#sources = [];
   }
 
   /** Whether a snapshot is still being sorted into the free lists (for tests). */

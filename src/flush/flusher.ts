@@ -128,8 +128,14 @@ export class Flusher implements Component {
     const sinking = targets.map((t) => t.flush(fanout.reader(), events, deadline));
     let generated: Awaited<ReturnType<typeof generateChunks>>;
     try {
-      generated = await generateChunks(snapshot.series.values(), policy, timestamp, (chunk) =>
-        fanout.push(chunk),
+      // series go back to the aggregator as soon as their records exist (the sinks read
+      // copies): the interval running meanwhile reuses them instead of allocating
+      generated = await generateChunks(
+        snapshot.series.values(),
+        policy,
+        timestamp,
+        (chunk) => fanout.push(chunk),
+        (s) => aggregator.release(s),
       );
     } finally {
       fanout.end();
@@ -140,11 +146,15 @@ export class Flusher implements Component {
       if (this.#o.forward) forwarding = this.#o.forward(generated.forward, deadline);
       else telemetry.count('forward.error_total', generated.forward.length, ['cause:not_configured']);
     }
-    // The sinks read InterMetrics (copies) and the forwarded state is encoded: the series
-    // are reused for the next interval now, not after the slowest sink. Waiting for the
-    // sinks meant a whole interval of new series allocated during every long flush.
-    if (forwarding === null) aggregator.recycle(snapshot);
-    else void forwarding.encoded.then(() => aggregator.recycle(snapshot));
+    // The forwarded series are reused once their state is encoded, not after the slowest
+    // sink. (Waiting for the sinks meant a whole interval of new series allocated during
+    // every long flush; the others went back during generation.)
+    if (forwarding !== null) {
+      const kept = generated.forward;
+      void forwarding.encoded.then(() => aggregator.recycleSeries(kept));
+    } else if (generated.forward.length > 0) aggregator.recycleSeries(generated.forward);
+    const seriesCount = snapshot.series.size;
+    aggregator.releaseList(snapshot);
     if (generated.nonFinite > 0) telemetry.count('flush.non_finite_dropped_total', generated.nonFinite);
     generated.seriesByType.forEach((n, type) => {
       if (n > 0)
@@ -153,7 +163,7 @@ export class Flusher implements Component {
     const mem = process.memoryUsage();
     telemetry.gauge('mem.rss_bytes', mem.rss);
     telemetry.gauge('mem.heap_used_bytes', mem.heapUsed);
-    telemetry.gauge('flush.series', snapshot.series.size);
+    telemetry.gauge('flush.series', seriesCount);
     const delay = this.#loopDelay;
     if (delay !== null && delay.count > 0) {
       // the longest the event loop was blocked (ingest could not read) since the last flush
@@ -165,7 +175,7 @@ export class Flusher implements Component {
     const took = this.#now() - started;
     telemetry.timing('flush.total_duration_ms', took);
     logger.debug(
-      { series: snapshot.series.size, metrics: fanout.produced, events: events.length, ms: took },
+      { series: seriesCount, metrics: fanout.produced, events: events.length, ms: took },
       'flushed',
     );
   }

@@ -148,18 +148,23 @@ export type GeneratedSummary = Omit<Generated, 'metrics'>;
 /**
  * Expand a snapshot's series into flushed records, handing them to `emit` in chunks
  * (one per SLICE series) and yielding to the event loop after each: the chunk is
- * consumed by the sinks and becomes garbage while still young.
+ * consumed by the sinks and becomes garbage while still young. `release` gets each
+ * series nothing needs any more once its records exist (every series not kept in
+ * `forward`): the aggregator reuses it at once.
  */
 export async function generateChunks(
   series: Iterable<AnySeries>,
   policy: FlushPolicy,
   timestamp: number,
   emit: (chunk: InterMetric[]) => void,
+  release?: (s: AnySeries) => void,
 ): Promise<GeneratedSummary> {
   const out = new Emitter(timestamp);
   let n = 0;
   for (const s of series) {
+    const forwarded = out.forward.length;
     emitSeries(out, s, policy);
+    if (release !== undefined && out.forward.length === forwarded) release(s);
     if (++n % SLICE === 0) {
       const chunk = out.metrics;
       out.metrics = [];

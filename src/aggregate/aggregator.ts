@@ -38,7 +38,6 @@ import {
   type StatusSeries,
   seriesKey,
 } from './series.js';
-import { HyperLogLog } from './sketches/hll.js';
 import { MergingDigest } from './sketches/tdigest.js';
 import type { SeriesState } from './state.js';
 import { HIST_FIELDS, parseSeriesKey, type StateBatch } from './state-batch.js';
@@ -515,8 +514,7 @@ export class Aggregator {
         }
         case MetricType.Set: {
           const from = set === 0 ? 0 : b.hllEnds[set - 1];
-          if (s !== undefined)
-            (s as SetSeries).hll.merge(HyperLogLog.unmarshalBinary(b.hll.subarray(from, b.hllEnds[set])));
+          if (s !== undefined) (s as SetSeries).hll.mergeBinary(b.hll.subarray(from, b.hllEnds[set]));
           set++;
           break;
         }
@@ -758,7 +756,7 @@ export class Aggregator {
           if (st.l !== null) this.#mergeLocal(s, st.l[0], st.l[1], st.l[2], st.l[3], st.l[4]);
           break;
         case MetricType.Set:
-          if (st.h !== null) s.hll.merge(HyperLogLog.unmarshalBinary(st.h));
+          if (st.h !== null) s.hll.mergeBinary(st.h);
           break;
         case MetricType.Status:
           this.#mergeStatus(s, st.v, st.m, st.o, st.u);

@@ -170,6 +170,33 @@ describe('HyperLogLog', () => {
     assert.equal(h.estimate(), 50);
   });
 
+  it('mergeBinary equals merge(unmarshalBinary), sparse and dense, and refuses bad bytes untouched', () => {
+    const sizes = [0, 1, 5, 40, 170, 400, 3000, 30000];
+    const sketch = (n: number, tag: string): HyperLogLog => {
+      const h = new HyperLogLog();
+      for (let i = 0; i < n; i++) h.insertString(`${tag}-${i}`);
+      return h;
+    };
+    for (const a of sizes) {
+      for (const b of sizes) {
+        const bytes = sketch(b, 'b').marshalBinary();
+        const viaObject = sketch(a, 'a');
+        viaObject.merge(HyperLogLog.unmarshalBinary(bytes));
+        const viaBytes = sketch(a, 'a');
+        viaBytes.mergeBinary(bytes);
+        assert.deepEqual(viaBytes.marshalBinary(), viaObject.marshalBinary(), `${a} <- ${b}`);
+        assert.equal(viaBytes.estimate(), viaObject.estimate());
+      }
+    }
+    const target = sketch(5, 'x');
+    const before = target.marshalBinary();
+    const bad = sketch(40, 'y').marshalBinary().slice();
+    bad[bad.length - 1] = 0x80; // the list ends inside a varint
+    assert.throws(() => target.mergeBinary(bad), Error);
+    assert.throws(() => target.mergeBinary(new HyperLogLog(12).marshalBinary()), /precisions/);
+    assert.deepEqual(target.marshalBinary(), before);
+  });
+
   it('refuses to merge different precisions', () => {
     assert.throws(() => new HyperLogLog(14).merge(new HyperLogLog(12)), /precisions must be equal/);
   });

@@ -646,6 +646,51 @@ export class HyperLogLog {
   }
 
   /**
+   * `merge(HyperLogLog.unmarshalBinary(data))` without building the other sketch
+   * when both are sparse (the common case of an import: no garbage per set). Throws
+   * as unmarshalBinary does, before changing anything.
+   */
+  mergeBinary(data: Uint8Array): void {
+    if (!(this.isSparse && data.length >= 8 && data[3] === 1)) {
+      this.merge(HyperLogLog.unmarshalBinary(data));
+      return;
+    }
+    const p = data[1];
+    if (p < 4 || p > 18) throw new Error('hll: p has to be >= 4 and <= 18');
+    if (p !== this.p) throw new Error('precisions must be equal');
+    const tssz = readU32BE(data, 4);
+    const tsEnd = 8 + 4 * tssz;
+    if (tsEnd + 12 > data.length) throw new Error('hll: truncated sparse temp set');
+    for (let i = 8; i < tsEnd; i += 4) {
+      if (readU32BE(data, i) === 0) throw new Error('hll: invalid sparse value 0');
+    }
+    const sz = readU32BE(data, tsEnd + 8);
+    const start = tsEnd + 12;
+    if (start + sz > data.length) throw new Error('hll: truncated sparse list');
+    let run = 0;
+    for (let i = start; i < start + sz; i++) {
+      if (data[i] & 0x80) {
+        if (++run >= 5) throw new Error('hll: sparse list varint too long');
+      } else run = 0;
+    }
+    if (run !== 0) throw new Error('hll: sparse list ends inside a varint');
+    // as merge: the other's temp set in order, then its list
+    for (let i = 8; i < tsEnd; i += 4) this.tmpAdd(readU32BE(data, i));
+    let prev = 0;
+    for (let j = start; j < start + sz; ) {
+      getVarint(data, j);
+      j = vNext;
+      prev = (vValue + prev) >>> 0;
+      this.tmpAdd(prev);
+    }
+    // maybeToNormal
+    if (this.tmpCount * 100 > this.m) {
+      this.mergeSparse();
+      if (this.listLen > this.m) this.toNormal();
+    }
+  }
+
+  /**
    * Parses the library's MarshalBinary format. Throws a plain Error on
    * anything malformed (Go would panic on most of these).
    */

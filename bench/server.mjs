@@ -91,9 +91,14 @@ read_buffer_size_bytes: ${readBuffer}
 metric_max_length: 16384
 percentiles: [0.5, 0.75, 0.99]
 metric_sinks:
-  - kind: datadog
+${
+  // BENCH_SINK=blackhole: no Datadog rendering (to tell the sink's cost from the rest)
+  process.env.BENCH_SINK === 'blackhole'
+    ? '  - kind: blackhole\n    name: blackhole'
+    : `  - kind: datadog
     name: datadog
-    config: {api_key: bench, api_hostname: "http://127.0.0.1:${intakePort}", flush_max_per_body: 25000}
+    config: {api_key: bench, api_hostname: "http://127.0.0.1:${intakePort}", flush_max_per_body: 25000}`
+}
 ${extra}`,
   );
   return cfg;

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Aggregator } from '../aggregate/aggregator.js';
+import type { HistogramSeries } from '../aggregate/series.js';
 import { chunksOf, type MetricBatch } from '../model/batch.js';
-import type { DogStatsdEvent, InterMetric } from '../model/metric.js';
+import { type DogStatsdEvent, type InterMetric, MetricType } from '../model/metric.js';
 import { noopTelemetry } from '../telemetry/types.js';
 import { alignedDelay, Flusher, type FlushTarget } from './flusher.js';
 import { makePolicy, percentileSuffix } from './policy.js';
@@ -79,6 +80,51 @@ describe('flusher', () => {
     );
     assert.deepEqual(names, [['a=1', 'b=2'], ['a=5']]);
     assert.ok(rec.allFrozen, 'every chunk is frozen');
+  });
+
+  it('on a local, forwarded series keep their state until encoded while the others are reused', async () => {
+    const agg = new Aggregator({ extendTags: [], metricMaxLength: 4096 });
+    const rec = new Recorder();
+    let release: () => void = () => {};
+    const encodedLater = new Promise<void>((r) => {
+      release = r;
+    });
+    let seen: string[] = [];
+    const f = new Flusher({
+      aggregator: agg,
+      targets: [rec],
+      policy: makePolicy({ isLocal: true, percentiles: [0.5], aggregates: ['min', 'max', 'count'] }),
+      intervalMs: 60_000,
+      synchronize: false,
+      logger: pino({ level: 'silent' }),
+      telemetry: noopTelemetry,
+      forward: (series) => {
+        // encoding reads the series later, after the next interval has started
+        const encoded = encodedLater.then(() => {
+          seen = series
+            .filter((s) => !s.name.startsWith('veneur.'))
+            .map((s) =>
+              s.type === MetricType.Set
+                ? `${s.name}:${s.hll.estimate()}`
+                : `${s.name}:${(s as HistogramSeries).digest.count()}`,
+            )
+            .sort();
+        });
+        return { encoded, sent: encoded };
+      },
+    });
+    agg.ingestPacket(Buffer.from('c:1|c\nh:1|h\nh:2|h\ns:a|s\ns:b|s\ns:c|s'));
+    const flushing = f.flush();
+    // the next interval, while the forward job has not read its series yet: the released
+    // counter (and any pooled series) is reused, the forwarded ones must not be
+    await new Promise((r) => setImmediate(r));
+    agg.ingestPacket(Buffer.from('c2:1|c\nh2:7|h\ns2:z|s'));
+    release();
+    await flushing;
+    await f.stop(Date.now());
+    assert.deepEqual(seen, ['h:2', 's:3']);
+    const local = rec.flushes[0]!.metrics.filter((m) => !m.name.startsWith('veneur.')).map((m) => m.name);
+    assert.ok(local.includes('c'), `counter flushed locally: ${local.join(',')}`);
   });
 
   it('rejects percentiles that would share a name', () => {

@@ -6,18 +6,16 @@
  * forwarded, see tdigest.test.ts).
  *
  * Layout: centroids are stored interleaved (mean, weight, mean, weight, ...)
- * in JS double arrays, allocated lazily and grown on demand, because a process
- * may hold a million of these and most see only a handful of samples per
- * interval. Not Float64Arrays: a typed array over 64 bytes has its memory outside
- * the JS heap (an ArrayBuffer, a malloc and an extension the GC sweeps), and with
- * a million of them every new one counted as external memory pressure and paid
- * for incremental-marking steps: allocations of 100-400 ms under load
- * (BENCHMARKS.md, "Flush under load"). A double array lives on the heap, is
- * smaller, and is as fast to read and write. Merging writes into a module-level scratch buffer (JS is
- * single-threaded) and copies back, so `add` allocates nothing in steady state.
- * The merge avoids most asin evaluations without changing any result (see
- * mergeAllTemps), which is where Go spends most of its Add time.
+ * in JS double arrays (`doubles`, not typed arrays: see doubles.ts), allocated
+ * lazily and grown on demand, because a process may hold a million of these and
+ * most see only a handful of samples per interval. Merging writes into a
+ * module-level scratch buffer (JS is single-threaded) and copies back, so `add`
+ * allocates nothing in steady state. The merge avoids most asin evaluations
+ * without changing any result (see mergeAllTemps), which is where Go spends most
+ * of its Add time.
  */
+
+import { doubles } from './doubles.js';
 
 export interface Centroid {
   mean: number;
@@ -110,14 +108,6 @@ const QBAND = 1e-6;
 
 /** Initial temp allocation in centroids: most series see only a few samples per interval. */
 const INITIAL_TEMP = 8;
-
-/**
- * `n` zeros as a double array (HOLEY_DOUBLE_ELEMENTS, n > 0): every centroid array
- * has this one elements kind, so the accesses below stay monomorphic.
- */
-function doubles(n: number): number[] {
-  return new Array<number>(n).fill(0.5).fill(0);
-}
 
 // Shared merge output buffer, interleaved like the digests' own arrays.
 let scratch = doubles(2 * 256);

@@ -42,6 +42,7 @@
  * aligning the bases), as later versions of the library do.
  */
 
+import { doubles } from './doubles.js';
 import { metroHash64 } from './metrohash.js';
 
 const VERSION = 1;
@@ -239,10 +240,10 @@ export class HyperLogLog {
   private b = 0;
   private isSparse = true;
 
-  // Sparse temp set, allocated lazily: one double array of 3·cap slots (on the JS heap:
-  // a typed array that size would be an ArrayBuffer outside it, see tdigest.ts), the
-  // values in insertion order in [0, cap) and an open-addressing index in
-  // [cap, 3·cap) (0 marks an empty slot; encoded values are never 0).
+  // Sparse temp set, allocated lazily: one double array of 3·cap slots (`doubles`: on
+  // the JS heap, see doubles.ts), the values in insertion order in [0, cap) and an
+  // open-addressing index in [cap, 3·cap) (0 marks an empty slot; encoded values are
+  // never 0).
   private tmp: number[] | null = null;
   private tmpCount = 0;
 
@@ -324,7 +325,7 @@ export class HyperLogLog {
   private growTmp(): number[] {
     const old = this.tmp;
     const cap = old === null ? INITIAL_TMP : (old.length / 3) * 2;
-    const t = new Array<number>(3 * cap).fill(0.5).fill(0); // HOLEY_DOUBLE, like every tmp
+    const t = doubles(3 * cap);
     const mask = 2 * cap - 1;
     for (let i = 0; i < this.tmpCount; i++) {
       const v = (old as number[])[i];
@@ -543,18 +544,8 @@ export class HyperLogLog {
     if (this.isSparse && other.isSparse) {
       const ot = other.tmp;
       for (let i = 0; i < other.tmpCount; i++) this.tmpAdd((ot as number[])[i]);
-      let prev = 0;
-      for (let j = 0; j < other.listLen; ) {
-        getVarint(other.list as Uint8Array, j);
-        j = vNext;
-        prev = (vValue + prev) >>> 0;
-        this.tmpAdd(prev);
-      }
-      // maybeToNormal
-      if (this.tmpCount * 100 > this.m) {
-        this.mergeSparse();
-        if (this.listLen > this.m) this.toNormal();
-      }
+      if (other.listLen > 0) this.addListValues(other.list as Uint8Array, 0, other.listLen);
+      this.maybeToNormal();
       return;
     }
 
@@ -645,6 +636,25 @@ export class HyperLogLog {
     return out;
   }
 
+  /** Decodes the delta-varint list bytes [from, to) and adds each value to the temp set. */
+  private addListValues(list: Uint8Array, from: number, to: number): void {
+    let prev = 0;
+    for (let j = from; j < to; ) {
+      getVarint(list, j);
+      j = vNext;
+      prev = (vValue + prev) >>> 0;
+      this.tmpAdd(prev);
+    }
+  }
+
+  /** The library's maybeToNormal after a merge into a sparse sketch. */
+  private maybeToNormal(): void {
+    if (this.tmpCount * 100 > this.m) {
+      this.mergeSparse();
+      if (this.listLen > this.m) this.toNormal();
+    }
+  }
+
   /**
    * `merge(HyperLogLog.unmarshalBinary(data))` without building the other sketch
    * when both are sparse (the common case of an import: no garbage per set). Throws
@@ -658,36 +668,11 @@ export class HyperLogLog {
     const p = data[1];
     if (p < 4 || p > 18) throw new Error('hll: p has to be >= 4 and <= 18');
     if (p !== this.p) throw new Error('precisions must be equal');
-    const tssz = readU32BE(data, 4);
-    const tsEnd = 8 + 4 * tssz;
-    if (tsEnd + 12 > data.length) throw new Error('hll: truncated sparse temp set');
-    for (let i = 8; i < tsEnd; i += 4) {
-      if (readU32BE(data, i) === 0) throw new Error('hll: invalid sparse value 0');
-    }
-    const sz = readU32BE(data, tsEnd + 8);
-    const start = tsEnd + 12;
-    if (start + sz > data.length) throw new Error('hll: truncated sparse list');
-    let run = 0;
-    for (let i = start; i < start + sz; i++) {
-      if (data[i] & 0x80) {
-        if (++run >= 5) throw new Error('hll: sparse list varint too long');
-      } else run = 0;
-    }
-    if (run !== 0) throw new Error('hll: sparse list ends inside a varint');
+    checkSparse(data);
     // as merge: the other's temp set in order, then its list
-    for (let i = 8; i < tsEnd; i += 4) this.tmpAdd(readU32BE(data, i));
-    let prev = 0;
-    for (let j = start; j < start + sz; ) {
-      getVarint(data, j);
-      j = vNext;
-      prev = (vValue + prev) >>> 0;
-      this.tmpAdd(prev);
-    }
-    // maybeToNormal
-    if (this.tmpCount * 100 > this.m) {
-      this.mergeSparse();
-      if (this.listLen > this.m) this.toNormal();
-    }
+    for (let i = 8; i < spTsEnd; i += 4) this.tmpAdd(readU32BE(data, i));
+    this.addListValues(data, spStart, spStart + spSize);
+    this.maybeToNormal();
   }
 
   /**
@@ -703,33 +688,12 @@ export class HyperLogLog {
     sk.b = data[2];
 
     if (data[3] === 1) {
-      const tssz = readU32BE(data, 4);
-      const tsEnd = 8 + 4 * tssz;
-      if (tsEnd + 12 > data.length) throw new Error('hll: truncated sparse temp set');
-      for (let i = 8; i < tsEnd; i += 4) {
-        const v = readU32BE(data, i);
-        // 0 is not a valid encoded hash (and is our empty-slot marker).
-        if (v === 0) throw new Error('hll: invalid sparse value 0');
-        sk.tmpAdd(v);
-      }
-      const count = readU32BE(data, tsEnd);
-      const last = readU32BE(data, tsEnd + 4);
-      const sz = readU32BE(data, tsEnd + 8);
-      const start = tsEnd + 12;
-      if (start + sz > data.length) throw new Error('hll: truncated sparse list');
-      // Every entry must be a complete varint of at most 5 bytes, so that
-      // iterating the list can never run past its end.
-      let run = 0;
-      for (let i = start; i < start + sz; i++) {
-        if (data[i] & 0x80) {
-          if (++run >= 5) throw new Error('hll: sparse list varint too long');
-        } else run = 0;
-      }
-      if (run !== 0) throw new Error('hll: sparse list ends inside a varint');
-      sk.list = data.slice(start, start + sz);
-      sk.listLen = sz;
-      sk.listCount = count;
-      sk.listLast = last;
+      checkSparse(data);
+      for (let i = 8; i < spTsEnd; i += 4) sk.tmpAdd(readU32BE(data, i));
+      sk.list = data.slice(spStart, spStart + spSize);
+      sk.listLen = spSize;
+      sk.listCount = readU32BE(data, spTsEnd);
+      sk.listLast = readU32BE(data, spTsEnd + 4);
       return sk;
     }
 
@@ -766,6 +730,39 @@ function encodeHash(hi: number, lo: number, p: number): number {
 
 // Result of rebaseRegs: the library's recount of "zero" registers.
 let rebaseNz = 0;
+
+// Layout of the sparse MarshalBinary that checkSparse last validated.
+let spTsEnd = 0;
+let spStart = 0;
+let spSize = 0;
+
+/**
+ * Validates a sparse MarshalBinary (header already read) and records its layout in
+ * spTsEnd (end of the temp set, at byte 8), spStart and spSize (the list). Throws
+ * plain Errors: 0 is not a valid encoded hash (and is our empty-slot marker), and
+ * every list entry must be a complete varint of at most 5 bytes, so that iterating
+ * the list can never run past its end.
+ */
+function checkSparse(data: Uint8Array): void {
+  const tsEnd = 8 + 4 * readU32BE(data, 4);
+  if (tsEnd + 12 > data.length) throw new Error('hll: truncated sparse temp set');
+  for (let i = 8; i < tsEnd; i += 4) {
+    if (readU32BE(data, i) === 0) throw new Error('hll: invalid sparse value 0');
+  }
+  const sz = readU32BE(data, tsEnd + 8);
+  const start = tsEnd + 12;
+  if (start + sz > data.length) throw new Error('hll: truncated sparse list');
+  let run = 0;
+  for (let i = start; i < start + sz; i++) {
+    if (data[i] & 0x80) {
+      if (++run >= 5) throw new Error('hll: sparse list varint too long');
+    } else run = 0;
+  }
+  if (run !== 0) throw new Error('hll: sparse list ends inside a varint');
+  spTsEnd = tsEnd;
+  spStart = start;
+  spSize = sz;
+}
 
 function rebaseRegs(regs: Uint8Array, delta: number): void {
   let nz = regs.length * 2;

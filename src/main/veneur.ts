@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc --max-semi-space-size=64 --no-allocation-site-pretenuring
+#!/usr/bin/env -S node --single-threaded-gc --max-semi-space-size=64 --no-allocation-site-pretenuring --no-memory-reducer
 /**
  * `veneur`: flags (reference §9.1), config, build, signals, exit codes.
  * With no -f it runs the embedded default config (statsd on udp://127.0.0.1:8126,
@@ -23,6 +23,16 @@
  * old space from then on, and every later flush (2.25M records at 1M series) went
  * straight to the old generation: 1.4 GB promoted per 30 s, a major GC every few
  * intervals (sampling heap profile of the server under load: 1,440 -> 298 MB).
+ *
+ * `--no-memory-reducer`: once the flush stopped filling the old generation (number
+ * strings off V8's number-string cache, sinks/helper/json.ts), the memory reducer was
+ * what still started major GCs under steady load: it reads a flat old generation as
+ * an idle process and marks the whole ~0.9 GiB heap (1.3-1.5 s of marking on the
+ * ingest core), then shrinks the young generation, so scavenges run 5x as often for
+ * a while. One interval in such a 300 s run lost 13.7%; with the flag, 300 s had no
+ * major GC and no loss (BENCHMARKS.md, "Number strings in the old generation").
+ * Major GCs still run when the old generation reaches its limit; what is given up is
+ * shrinking the heap after the load falls.
  * Tests and the bench read the flags from this line (test/helpers/veneur-process.ts).
  */
 import cluster from 'node:cluster';

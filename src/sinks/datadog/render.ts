@@ -10,7 +10,7 @@
  * Bodies end in "\n" because Go writes them with json.Encoder.Encode.
  */
 import { type DogStatsdEvent, type InterMetric, InterMetricType } from '../../model/metric.js';
-import { goFloat, goString, goStringArray } from '../helper/json.js';
+import { goFloat, goString, goStringArray, numberText } from '../helper/json.js';
 
 export interface FinalizeOptions {
   /** Default `host` (the server's hostname; '' omits it on series). */
@@ -36,7 +36,7 @@ function hasPrefixIn(s: string, prefixes: readonly string[]): boolean {
 /** Go's int64(x) for a float64 JSON field typed as an integer. */
 function goInt(x: number): string {
   const t = Math.trunc(x);
-  return Object.is(t, -0) ? '0' : String(t);
+  return Object.is(t, -0) ? '0' : numberText(t);
 }
 
 /** The record's tags after exclusions, with `host:`/`device:` lifted out (Go: last one wins). */

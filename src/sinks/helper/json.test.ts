@@ -1,6 +1,40 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { goFloat, goString, goStringArray } from './json.js';
+import { goFloat, goString, goStringArray, numberText } from './json.js';
+
+describe('numberText (Number to String off the number-string cache)', () => {
+  it('writes what String(n) writes, for every kind of finite double', () => {
+    const bits = new Float64Array(1);
+    const words = new Uint32Array(bits.buffer);
+    // a fixed LCG: random bit patterns (all exponents, subnormals), decimals, integers
+    let s = 12345;
+    const next = () => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s;
+    };
+    const values: number[] = [
+      0,
+      -0,
+      1,
+      -1,
+      0.1,
+      1e21,
+      1e-7,
+      2 ** 31,
+      -(2 ** 31) - 1,
+      2 ** 53,
+      Number.MAX_VALUE,
+      Number.MIN_VALUE,
+    ];
+    for (let i = 0; i < 50_000; i++) {
+      words[0] = next();
+      words[1] = next();
+      if (Number.isFinite(bits[0])) values.push(bits[0]!);
+      values.push(next() / 1000, next() - 2 ** 31, (next() / 2 ** 32) * 10 ** ((i % 40) - 20));
+    }
+    for (const v of values) assert.equal(numberText(v), String(v), `numberText(${v})`);
+  });
+});
 
 describe('goFloat (Go encoding/json float64)', () => {
   it('matches Go for the usual and the boundary cases', () => {

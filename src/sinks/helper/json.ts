@@ -17,10 +17,26 @@
  * the same way.
  */
 
+/**
+ * ECMAScript's Number-to-String for a finite number (`String(n)`; `-0` gives `0`),
+ * without V8's number-string cache. `String(n)`, `${n}` and `'' + n` look the number
+ * up in that cache and, on a miss, allocate the new string in the OLD generation,
+ * because the cache lives there ("We tenure the allocated string since it is
+ * referenced from the number-string cache", V8 factory.cc). A flush renders millions
+ * of distinct values: ~10 MB of old-space garbage per 1M-series interval, which is
+ * what filled the old generation and forced the periodic major GCs under load
+ * (BENCHMARKS.md, "Number strings in the old generation"). JSON.stringify formats a
+ * number with the same shortest round-trip digits (the spec defines it by
+ * Number::toString) into a young string, and is faster (~100 vs ~170 ns).
+ */
+export function numberText(n: number): string {
+  return JSON.stringify(n);
+}
+
 /** Go's encoding/json rendering of a finite float64. */
 export function goFloat(n: number): string {
   if (n === 0 && Object.is(n, -0)) return '-0';
-  return String(n);
+  return JSON.stringify(n);
 }
 
 /** Whether a number can be written as JSON at all (Go's encoder rejects NaN/Inf). */

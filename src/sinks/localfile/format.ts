@@ -15,6 +15,7 @@
  * Rows end in `\n` (encoding/csv without UseCRLF). Nothing here does I/O.
  */
 import { type InterMetric, InterMetricType } from '../../model/metric.js';
+import { numberText } from '../helper/json.js';
 
 /**
  * Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest digits that read back as `v`,
@@ -27,7 +28,7 @@ export function formatFloatF(v: number): string {
   const sign = v < 0 || Object.is(v, -0) ? '-' : '';
   // JS also prints the shortest round-trip digits; it only switches to exponent form
   // below 1e-6 and from 1e21 up, which is laid out in full here.
-  const s = String(Math.abs(v));
+  const s = numberText(Math.abs(v));
   const e = s.indexOf('e');
   if (e === -1) return sign + s;
   const mantissa = s.slice(0, e);

@@ -51,15 +51,23 @@ console.log(`# flush under load — node ${process.version}, ${cpus().length} ×
 // The server's own figures come back over `stats_address` (UDP, one burst per flush,
 // independent of the Datadog bodies, which a slow flush may lose).
 const stats = dgram.createSocket('udp4');
-/** one entry per flush: the veneur.* values it re-sent, and when they arrived */
+/**
+ * One entry per flush: the veneur.* values it re-sent. The stats_address sink sends
+ * a flush's values at once when its generation ends, so a burst is datagrams less
+ * than a second apart, and bursts are flushes in order. (Generation may end up to
+ * ~10 s after its tick under this load: grouping by the arrival's interval, or by
+ * gaps of 5 s, merged or split flushes.)
+ */
 const flushes = [];
+let serverStarted = Date.now();
 stats.on('message', (msg) => {
   const now = Date.now();
   let f = flushes.at(-1);
-  if (f === undefined || now - f.at > 5000) {
-    f = { at: now, v: {} };
+  if (f === undefined || now - f.last > 1000) {
+    f = { at: now, last: now, v: {} };
     flushes.push(f);
   }
+  f.last = now;
   for (const line of msg.toString().split('\n')) {
     const m = /^(veneur\.[^:]+):([^|]+)\|/.exec(line);
     if (m && !line.includes('|#')) f.v[m[1]] = Number(m[2]);
@@ -84,7 +92,7 @@ const file = writeDatagramFile(everySeriesOnce({ series }));
 const hotFile = hot ? writeDatagramFile(datagrams({ count: 20_000, linesPerDatagram: 10 })) : null;
 const server = await spawnServer(cfg, process.env.BENCH_SERVER_CORES === 'all' ? null : 0);
 // the flush clock starts with the server (synchronize_with_interval off): ticks every 10 s from here
-const serverStarted = Date.now();
+serverStarted = Date.now();
 try {
   // One continuous run: the first 20 s create the series and warm up, then every
   // interval that lies wholly inside the run must count rate x 10 s lines.
@@ -98,6 +106,9 @@ try {
   const ended = Date.now();
   const kernelDrops = kernelUdpDrops() - drops0;
   await sleep(12_000); // the flush of the last interval
+  // the first flush is at the first tick; each burst is the next one
+  const firstTick =
+    flushes.length > 0 ? serverStarted + Math.floor((flushes[0].at - serverStarted) / 10_000) * 10_000 : 0;
   const rows = flushes.map((f, i) => ({
     series: f.v['veneur.flush.series'],
     processed: f.v['veneur.worker.metrics_processed_total'] ?? 0,
@@ -105,8 +116,8 @@ try {
     ms: flushes[i + 1]?.v['veneur.flush.total_duration_ms.max'],
     loopMax: flushes[i + 1]?.v['veneur.event_loop.delay_max_ms'],
     rss: f.v['veneur.mem.rss_bytes'],
-    // the tick this flush started at: the last one before its figures arrived
-    tick: serverStarted + Math.floor((f.at - serverStarted) / 10_000) * 10_000,
+    // the tick this flush started at
+    tick: firstTick + i * 10_000,
   }));
   const expected = (totalRate / 10) * 10 * 10; // datagrams/s x 10 lines x 10 s
   // an interval is wholly inside the measured part when its tick is >= warm + 10 s

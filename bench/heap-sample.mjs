@@ -5,6 +5,8 @@
  * (default 25) for HEAP_SAMPLE_SECONDS (default 30), and writes the top allocation
  * stacks to HEAP_SAMPLE_OUT (default /tmp/heap-sample.txt). This is what found
  * the pretenured flush records (BENCHMARKS.md, "Flush under load").
+ * HEAP_SAMPLE_MODE=live: only what is still alive at the end of the window (what
+ * the window added to the retained heap; a full GC runs before the profile is read).
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -12,15 +14,18 @@ import { Session } from 'node:inspector/promises';
 const startS = Number(process.env.HEAP_SAMPLE_START_S ?? 25);
 const seconds = Number(process.env.HEAP_SAMPLE_SECONDS ?? 30);
 const out = process.env.HEAP_SAMPLE_OUT ?? '/tmp/heap-sample.txt';
+const live = process.env.HEAP_SAMPLE_MODE === 'live';
 const session = new Session();
 session.connect();
 setTimeout(async () => {
   await session.post('HeapProfiler.startSampling', {
     samplingInterval: 16384,
-    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMajorGC: !live,
     includeObjectsCollectedByMinorGC: false,
   });
   setTimeout(async () => {
+    // live: a full GC first, so promoted garbage that no major GC has reached yet is not counted
+    if (live) await session.post('HeapProfiler.collectGarbage');
     const { profile } = await session.post('HeapProfiler.stopSampling');
     const bytes = new Map();
     let total = 0;
@@ -36,7 +41,8 @@ setTimeout(async () => {
       for (const c of node.children) walk(c, path);
     };
     walk(profile.head, []);
-    const lines = [`survived a scavenge over ${seconds} s: ${(total / 1e6).toFixed(0)} MB`];
+    const what = live ? 'allocated and still alive' : 'survived a scavenge';
+    const lines = [`${what} over ${seconds} s: ${(total / 1e6).toFixed(0)} MB`];
     for (const [k, v] of [...bytes].sort((a, b) => b[1] - a[1]).slice(0, 25))
       lines.push(`${(v / 1e6).toFixed(1).padStart(8)} MB  ${k}`);
     writeFileSync(out, `${lines.join('\n')}\n`);

@@ -12,6 +12,7 @@ import {
 } from '../../../test/helpers/sink-context.js';
 import type { SectionContext } from '../../config/section.js';
 import { MetricFanout } from '../../model/batch.js';
+import type { InterMetric } from '../../model/metric.js';
 import { ConfigError } from '../../util/errors.js';
 import { wrapMetricSink } from '../helper/wrap.js';
 import { SinkFlushError } from '../types.js';
@@ -283,6 +284,34 @@ describe('datadog sink against a strict fake intake', () => {
       ],
     );
     assert.deepEqual(fake.checks[0]!.tags, ['zone:a']);
+  });
+
+  it('renders a shared tag set the same wherever it recurs, with and without a per-metric rule', async () => {
+    make({ exclude_tags_prefix_by_prefix_metric: [{ metric_prefix: 'api.', tags: ['team'] }] });
+    // one array object for the set, as the aggregator interns them (the helpers copy tags)
+    const shared = Object.freeze(['device:sda', 'host:web1', 'team:t1', 'zone:a']);
+    const other = Object.freeze(['zone:b']);
+    const withTags = (m: InterMetric, tags: readonly string[]): InterMetric => Object.freeze({ ...m, tags });
+    await sink.flush(
+      [
+        withTags(gauge('disk.a', 1, [], TS), shared),
+        withTags(gauge('disk.b', 2, [], TS), other),
+        withTags(gauge('api.x', 3, [], TS), shared), // the rule applies: team goes
+        withTags(counter('disk.c', 30, [], TS), shared), // the cached set again, as a rate
+        withTags(gauge('disk.d', 4, [], TS), shared),
+      ],
+      never,
+    );
+    assert.deepEqual(
+      fake.series.map((s) => [s.metric, s.type, s.tags, s.host, s.device_name]),
+      [
+        ['disk.a', 'gauge', ['team:t1', 'zone:a'], 'web1', 'sda'],
+        ['disk.b', 'gauge', ['zone:b'], 'goldenhost', undefined],
+        ['api.x', 'gauge', ['zone:a'], 'web1', 'sda'],
+        ['disk.c', 'rate', ['team:t1', 'zone:a'], 'web1', 'sda'],
+        ['disk.d', 'gauge', ['team:t1', 'zone:a'], 'web1', 'sda'],
+      ],
+    );
   });
 
   it('drops metrics (and checks) by name prefix, counted as skipped', async () => {

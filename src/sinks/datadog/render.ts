@@ -113,13 +113,6 @@ function releaseBodyBuffer(buf: Buffer): void {
   if (freeBodyBuffers.length < POOL_MAX) freeBodyBuffers.push(buf);
 }
 
-/**
- * Tag sets whose rendered tails one flush keeps. The cache lives for one flush, so
- * its strings outlive many scavenges and are promoted: the bound keeps that garbage
- * to ~2 MB per flush when nearly every series has its own tag set.
- */
-const TAILS_CACHED = 8192;
-
 /** Text gathered before it is copied into the body buffer (keeps the copies few and the strings young). */
 const FLUSH_TEXT_CHARS = 16 * 1024;
 
@@ -148,8 +141,6 @@ export class SeriesBodyWriter implements Finalized {
   #text = '';
   #lastTags: readonly string[] | null = null;
   #lastRule: readonly string[] = NO_EXCLUSIONS;
-  /** Rendered tails by tag set, for records without per-metric exclusions (one flush). */
-  readonly #tails = new Map<readonly string[], { rate: string; gauge: string }>();
   #rateTail = '';
   #gaugeTail = '';
   #lastTs = Number.NaN;
@@ -208,23 +199,12 @@ export class SeriesBodyWriter implements Finalized {
       const perMetric =
         opts.excludeTagsPrefixByPrefixMetric.length > 0 ? exclusionsFor(m.name, opts) : NO_EXCLUSIONS;
       if (m.tags !== this.#lastTags || perMetric !== this.#lastRule) {
-        // series share tag sets (one interned array per set), so the tails are rendered
-        // once per set and flush, not once per series
-        const cacheable = perMetric === NO_EXCLUSIONS;
-        let tails = cacheable ? this.#tails.get(m.tags) : undefined;
-        if (tails === undefined) {
-          const t = tagParts(m.tags, perMetric, opts);
-          let fields = '';
-          if (t.host !== '') fields += `,"host":${goString(t.host)}`;
-          if (t.device !== '') fields += `,"device_name":${goString(t.device)}`;
-          tails = {
-            rate: `${t.tagsField},"type":"rate"${fields}${this.#intervalField}}`,
-            gauge: `${t.tagsField},"type":"gauge"${fields}${this.#intervalField}}`,
-          };
-          if (cacheable && this.#tails.size < TAILS_CACHED) this.#tails.set(m.tags, tails);
-        }
-        this.#rateTail = tails.rate;
-        this.#gaugeTail = tails.gauge;
+        const t = tagParts(m.tags, perMetric, opts);
+        let fields = '';
+        if (t.host !== '') fields += `,"host":${goString(t.host)}`;
+        if (t.device !== '') fields += `,"device_name":${goString(t.device)}`;
+        this.#rateTail = `${t.tagsField},"type":"rate"${fields}${this.#intervalField}}`;
+        this.#gaugeTail = `${t.tagsField},"type":"gauge"${fields}${this.#intervalField}}`;
         this.#lastTags = m.tags;
         this.#lastRule = perMetric;
       }

@@ -368,6 +368,25 @@ describe('aggregator', () => {
     assert.equal((three.series.get(`${MetricType.Counter}${Scope.Mixed}|h|`) as CounterSeries).value, 2);
   });
 
+  it("a snapshot yields the swap's own counters first, then the interval's series in first-touch order", () => {
+    const a = agg();
+    send(a, 'a:1|c', 'b:1|g', 'bad line', 'c:1|ms');
+    const snap = a.swap();
+    const names = [...snap.series].map((s) => s.name);
+    // a flush cut at its deadline loses the tail of this order: the counters that
+    // explain the interval come before every user series
+    const firstUser = names.indexOf('a');
+    assert.ok(firstUser > 0, names.join(' '));
+    assert.ok(names.slice(0, firstUser).includes('veneur.worker.metrics_processed_total'));
+    assert.ok(names.slice(0, firstUser).includes('veneur.packet.error_total'));
+    assert.deepEqual(
+      names.slice(firstUser).filter((n) => !n.startsWith('veneur.')),
+      ['a', 'b', 'c'],
+    );
+    assert.equal(names.length, snap.series.size);
+    assert.equal(new Set(names).size, names.length);
+  });
+
   it('a flush gives series back as it goes: the next interval reuses them', async () => {
     const a = new Aggregator({ extendTags: [], metricMaxLength: 4096 });
     send(a, 'a:1|c', 'b:2|h', 'c:x|s', 'd:4|g');

@@ -100,15 +100,26 @@ export interface AggregatorOptions {
   readonly nowSeconds?: () => number;
 }
 
-/** Iterates items[0, n). */
-class PrefixIterator implements IterableIterator<AnySeries> {
-  #i = 0;
+/** Iterates items[first, n), then items[0, first). */
+class RotatedIterator implements IterableIterator<AnySeries> {
+  #i: number;
+  #end: number;
+  #wrapped = false;
   constructor(
     private readonly items: readonly AnySeries[],
-    private readonly n: number,
-  ) {}
+    n: number,
+    private readonly first: number,
+  ) {
+    this.#i = first;
+    this.#end = n;
+  }
   next(): IteratorResult<AnySeries> {
-    if (this.#i < this.n) return { value: this.items[this.#i++]!, done: false };
+    if (this.#i >= this.#end && !this.#wrapped) {
+      this.#wrapped = true;
+      this.#i = 0;
+      this.#end = this.first;
+    }
+    if (this.#i < this.#end) return { value: this.items[this.#i++]!, done: false };
     return { value: undefined, done: true };
   }
   [Symbol.iterator](): IterableIterator<AnySeries> {
@@ -116,19 +127,28 @@ class PrefixIterator implements IterableIterator<AnySeries> {
   }
 }
 
-/** One interval's series, in the order they were first touched: items[0, size). */
+/**
+ * One interval's series: items[0, size) in the order they were first touched.
+ * Iteration starts at `first`, the series the swap itself recorded (the
+ * interval's own ingest counters, `veneur.worker.metrics_processed_total` and the
+ * packet errors), then goes on from 0. A flush cut at its deadline loses its last
+ * series, and these are what explain the cut; at the end of the list they were
+ * always the ones lost.
+ */
 export class SeriesList implements Iterable<AnySeries> {
   #items: readonly AnySeries[];
   #n: number;
-  constructor(items: readonly AnySeries[], n = items.length) {
+  #first: number;
+  constructor(items: readonly AnySeries[], n = items.length, first = n) {
     this.#items = items;
     this.#n = n;
+    this.#first = Math.min(first, n);
   }
   get size(): number {
     return this.#n;
   }
   values(): IterableIterator<AnySeries> {
-    return new PrefixIterator(this.#items, this.#n);
+    return new RotatedIterator(this.#items, this.#n, this.#first);
   }
   [Symbol.iterator](): IterableIterator<AnySeries> {
     return this.values();
@@ -147,6 +167,7 @@ export class SeriesList implements Iterable<AnySeries> {
     const items = this.#items;
     this.#items = [];
     this.#n = 0;
+    this.#first = 0;
     return items;
   }
 }
@@ -802,10 +823,12 @@ export class Aggregator {
 
   /** End the interval: O(1) hand-off of everything aggregated so far. */
   swap(): Snapshot {
+    // the series the self-metrics add come last in the list; the flush emits them first
+    const first = this.#count;
     this.#recordSelfMetrics();
     const list = this.#list;
     const n = this.#count;
-    const snapshot: Snapshot = { series: new SeriesList(list, n), events: this.#events };
+    const snapshot: Snapshot = { series: new SeriesList(list, n, first), events: this.#events };
     // keep the raw-key cache and the slots across intervals, but not unboundedly: keys
     // that stopped arriving are dropped when either outgrows the series set (together:
     // cache entries point at slots, and a key must never have two slots)

@@ -102,25 +102,17 @@ export interface AggregatorOptions {
 
 /** Iterates items[first, n), then items[0, first). */
 class RotatedIterator implements IterableIterator<AnySeries> {
-  #i: number;
-  #end: number;
-  #wrapped = false;
+  #k = 0;
   constructor(
     private readonly items: readonly AnySeries[],
-    n: number,
+    private readonly n: number,
     private readonly first: number,
-  ) {
-    this.#i = first;
-    this.#end = n;
-  }
+  ) {}
   next(): IteratorResult<AnySeries> {
-    if (this.#i >= this.#end && !this.#wrapped) {
-      this.#wrapped = true;
-      this.#i = 0;
-      this.#end = this.first;
-    }
-    if (this.#i < this.#end) return { value: this.items[this.#i++]!, done: false };
-    return { value: undefined, done: true };
+    if (this.#k >= this.n) return { value: undefined, done: true };
+    let i = this.first + this.#k++;
+    if (i >= this.n) i -= this.n;
+    return { value: this.items[i]!, done: false };
   }
   [Symbol.iterator](): IterableIterator<AnySeries> {
     return this;

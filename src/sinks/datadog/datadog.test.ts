@@ -297,7 +297,7 @@ describe('datadog sink against a strict fake intake', () => {
         withTags(gauge('disk.a', 1, [], TS), shared),
         withTags(gauge('disk.b', 2, [], TS), other),
         withTags(gauge('api.x', 3, [], TS), shared), // the rule applies: team goes
-        withTags(counter('disk.c', 30, [], TS), shared), // the cached set again, as a rate
+        withTags(counter('disk.c', 30, [], TS), shared), // the set again, as a rate
         withTags(gauge('disk.d', 4, [], TS), shared),
       ],
       never,

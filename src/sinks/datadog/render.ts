@@ -35,8 +35,7 @@ function hasPrefixIn(s: string, prefixes: readonly string[]): boolean {
 
 /** Go's int64(x) for a float64 JSON field typed as an integer. */
 function goInt(x: number): string {
-  const t = Math.trunc(x);
-  return Object.is(t, -0) ? '0' : numberText(t);
+  return numberText(Math.trunc(x)); // -0 gives '0', as Go's int64(-0.5) does
 }
 
 /** The record's tags after exclusions, with `host:`/`device:` lifted out (Go: last one wins). */

@@ -36,7 +36,7 @@ export function numberText(n: number): string {
 /** Go's encoding/json rendering of a finite float64. */
 export function goFloat(n: number): string {
   if (n === 0 && Object.is(n, -0)) return '-0';
-  return JSON.stringify(n);
+  return numberText(n);
 }
 
 /** Whether a number can be written as JSON at all (Go's encoder rejects NaN/Inf). */

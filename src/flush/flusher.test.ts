@@ -5,8 +5,14 @@ import { Aggregator } from '../aggregate/aggregator.js';
 import type { HistogramSeries } from '../aggregate/series.js';
 import { chunksOf, type MetricBatch } from '../model/batch.js';
 import { type DogStatsdEvent, type InterMetric, MetricType } from '../model/metric.js';
-import { noopTelemetry } from '../telemetry/types.js';
-import { alignedDelay, Flusher, type FlushTarget } from './flusher.js';
+import { noopTelemetry, RecordingTelemetry } from '../telemetry/types.js';
+import {
+  alignedDelay,
+  Flusher,
+  type FlushTarget,
+  LOOP_DELAY_COARSE_MS,
+  LOOP_DELAY_FINE_MS,
+} from './flusher.js';
 import { makePolicy, percentileSuffix } from './policy.js';
 
 class Recorder implements FlushTarget {
@@ -63,6 +69,54 @@ describe('flusher', () => {
       assert.ok(phase < 150 || phase > 490, `flush at phase ${phase} ms`);
       // the deadline is the next tick, but never less than 1 s away (sinks need time to answer)
       assert.ok(fl.deadline - fl.at > 900 && fl.deadline - fl.at <= 1100, 'deadline');
+    }
+  });
+
+  it('reports event-loop blocks and samples finely after a busy interval', async () => {
+    const agg = new Aggregator({ extendTags: [], metricMaxLength: 4096 });
+    const tel = new RecordingTelemetry();
+    const f = new Flusher({
+      aggregator: agg,
+      targets: [new Recorder()],
+      policy: makePolicy({ isLocal: false, percentiles: [0.5], aggregates: ['min', 'max', 'count'] }),
+      intervalMs: 60_000,
+      synchronize: false,
+      logger: pino({ level: 'silent' }),
+      telemetry: tel,
+    });
+    const gauges = (name: string) =>
+      tel.calls.filter((c) => c.kind === 'gauge' && c.name === name).map((c) => c.value);
+    const busy = (ms: number) => {
+      const t = performance.now();
+      while (performance.now() - t < ms);
+    };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    try {
+      await f.start();
+      assert.equal(f.loopDelayResolutionMs, LOOP_DELAY_COARSE_MS, 'an idle process samples coarsely');
+      await sleep(30);
+      busy(200);
+      await sleep(30);
+      await f.flush();
+      assert.ok(gauges('event_loop.utilization')[0] > 0.5, `utilization ${gauges('event_loop.utilization')}`);
+      // the block is inside the gap the histogram records: an upper bound
+      assert.ok(gauges('event_loop.delay_max_ms')[0] >= 200, `max ${gauges('event_loop.delay_max_ms')}`);
+      assert.equal(
+        f.loopDelayResolutionMs,
+        LOOP_DELAY_FINE_MS,
+        'a busy interval is followed by fine sampling',
+      );
+      await sleep(20);
+      busy(40);
+      await sleep(20);
+      await f.flush();
+      assert.ok(gauges('event_loop.delay_max_ms')[1] >= 40, `max ${gauges('event_loop.delay_max_ms')}`);
+      await sleep(600);
+      await f.flush();
+      assert.ok(gauges('event_loop.utilization')[2] < 0.2, `utilization ${gauges('event_loop.utilization')}`);
+      assert.equal(f.loopDelayResolutionMs, LOOP_DELAY_COARSE_MS, 'and an idle one by coarse sampling');
+    } finally {
+      await f.stop(Date.now());
     }
   });
 

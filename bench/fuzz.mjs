@@ -7,7 +7,7 @@
  * computes for the same bytes (the property test checks that Aggregator against an
  * independent grammar oracle), the kernel dropped nothing, and RSS stays flat.
  *   node bench/fuzz.mjs [datagrams=10000000] [rate=150000]
- * `npm run build` and bench/.build/udpgen (npm run bench builds it) first.
+ * `npm run build` first.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aggregator } from '../dist/aggregate/aggregator.js';
 import { startIntake } from './intake.mjs';
+import { buildGenerator } from './server.mjs';
 
 const total = Number(process.argv[2] ?? 10_000_000);
 const rate = Number(process.argv[3] ?? 150_000);
@@ -76,6 +77,8 @@ writeFileSync(
 );
 const bin = join(here, '../dist/main/veneur.js');
 const flags = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0])[1].trim().split(/\s+/);
+// e.g. BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server
+if (process.env.BENCH_SERVER_FLAGS) flags.push(...process.env.BENCH_SERVER_FLAGS.split(/\s+/).filter(Boolean));
 const child = spawn('taskset', ['-c', '0', process.execPath, ...flags, bin, '-f', cfg], {
   stdio: ['ignore', 'ignore', 'pipe'],
 });
@@ -106,7 +109,7 @@ const secs = total / rate;
 await new Promise((resolve, reject) => {
   const g = spawn(
     'taskset',
-    ['-c', '1', join(here, '.build/udpgen'), String(port), file, String(rate), String(secs)],
+    ['-c', '1', buildGenerator(), String(port), file, String(rate), String(secs)],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -130,5 +133,13 @@ console.log(
   `fuzz: samples ${Math.round(state.processed).toLocaleString()} (expected ${want.processed.toLocaleString()}), errors ${Math.round(state.errors).toLocaleString()} (expected ${want.errors.toLocaleString()})`,
 );
 console.log(`fuzz: RSS MiB over the run: ${rssSamples.map((x) => x.toFixed(0)).join(' ')}`);
+// heap used after each flush (1 s interval), as min..max per 10 flushes: the young generation fills
+// and empties between them, so the minimum is what stays
+const heap = [];
+for (let i = 0; i < state.heapUsed.length; i += 10) {
+  const w = state.heapUsed.slice(i, i + 10).map((b) => b / 2 ** 20);
+  heap.push(`${Math.min(...w).toFixed(0)}..${Math.max(...w).toFixed(0)}`);
+}
+console.log(`fuzz: heap used MiB per 10 flushes (min..max): ${heap.join(' ')}`);
 const exact = Math.round(state.processed) === want.processed && Math.round(state.errors) === want.errors;
 console.log(`fuzz: ${crashed === null && kernelDrops === 0 && exact ? 'PASS' : 'FAIL'}`);

@@ -3,11 +3,12 @@ import { createServer } from 'node:http';
 import { inflateSync } from 'node:zlib';
 
 /**
- * A minimal local intake: sums veneur.worker.metrics_processed_total (rate × interval);
+ * A minimal local intake: sums veneur.worker.metrics_processed_total (rate × interval)
+ * and veneur.packet.error_total, keeps each flush's veneur.mem.heap_used_bytes;
  * busyMs is the time spent handling bodies.
  */
 export async function startIntake() {
-  const state = { processed: 0, errors: 0, bodies: 0, busyMs: 0 };
+  const state = { processed: 0, errors: 0, bodies: 0, busyMs: 0, heapUsed: [] };
   const server = createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -23,6 +24,7 @@ export async function startIntake() {
             const v = s.points[0][1] * (s.interval ?? 1);
             if (s.metric === 'veneur.worker.metrics_processed_total') state.processed += v;
             if (s.metric === 'veneur.packet.error_total') state.errors += v;
+            if (s.metric === 'veneur.mem.heap_used_bytes') state.heapUsed.push(s.points[0][1]);
           }
         }
       } catch {}

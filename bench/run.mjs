@@ -13,12 +13,23 @@
  *  5. drain: how fast 1 process and 2 ingest workers (num_readers: 2) empty a full
  *     UDP socket buffer (needs root to raise net.core.rmem_max)
  *
- * Options (env): BENCH_ONLY=micro,flush,ingest,memory,drain  BENCH_SECONDS=5
+ * The other issue-5 figures have scripts of their own (each runs alone too); name them
+ * in BENCH_ONLY to run them from here, or BENCH_ONLY=all for everything (~50 min):
+ *  6. flushload: BENCH_HOT=1 bench/flush-load.mjs 1000000 110 (1M series under load)
+ *  7. flush1m: bench/flush-1m.mjs 1000000 (in-process flush of 1M series)
+ *  8. memtypes: bench/memory-types.mjs (RSS and bytes per series, by type)
+ *  9. merge: bench/merge-2x1m.mjs (2 ingest workers x 1M series merged)
+ * 10. import: bench/import.mjs 500000 (a global importing forwarded series)
+ * 11. proxy: bench/proxy.mjs (veneur-proxy routing to 2 globals)
+ * 12. fuzz: bench/fuzz.mjs 10000000 60000 (10M random and mutated datagrams)
+ *
+ * Options (env): BENCH_ONLY=micro,flush,ingest,memory,drain (the default)  BENCH_SECONDS=5
  *   BENCH_RATES=800000,1000000,...   (lines/s to try, ascending)
  *   BENCH_DRAIN_DATAGRAMS=400000 BENCH_DRAIN_WARMUP_CYCLES=1 BENCH_DRAIN_CYCLES=3 (per server start)
  * Everything talks to 127.0.0.1 only, and every process started is stopped by PID.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +51,28 @@ import { datagrams, everySeriesOnce } from './workload.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const dist = join(root, 'dist');
-const only = new Set((process.env.BENCH_ONLY ?? 'micro,flush,ingest,memory,drain').split(','));
+const DEFAULT_SET = 'micro,flush,ingest,memory,drain';
+const SCRIPTS = {
+  flushload: { env: { BENCH_HOT: '1' }, args: ['bench/flush-load.mjs', '1000000', '110'] },
+  flush1m: { args: ['bench/flush-1m.mjs', '1000000'], shebangFlags: true },
+  memtypes: { args: ['bench/memory-types.mjs'] },
+  merge: { args: ['--single-threaded-gc', 'bench/merge-2x1m.mjs'] },
+  import: { args: ['bench/import.mjs', '500000'] },
+  proxy: { args: ['bench/proxy.mjs'] },
+  fuzz: { args: ['bench/fuzz.mjs', '10000000', '60000'] },
+};
+const onlyEnv = process.env.BENCH_ONLY ?? DEFAULT_SET;
+const only = new Set(
+  (onlyEnv === 'all' ? `${DEFAULT_SET},${Object.keys(SCRIPTS).join(',')}` : onlyEnv).split(','),
+);
+for (const name of only) {
+  if (!DEFAULT_SET.split(',').includes(name) && !(name in SCRIPTS)) {
+    console.error(
+      `BENCH_ONLY: unknown figure "${name}" (${DEFAULT_SET},${Object.keys(SCRIPTS).join(',')} or all)`,
+    );
+    process.exit(2);
+  }
+}
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 
 // The server gets core 0 to itself: this process (the local intake) and the
@@ -302,3 +334,37 @@ if (only.has('flush')) await flush();
 if (only.has('ingest')) await ingest();
 if (only.has('memory')) await memory();
 if (only.has('drain')) await drain();
+
+// ---------------------------------------------------------------- 6-12. the scripts
+/** The node flags veneur's shebang runs the server with (the in-process benches use them too). */
+function shebangFlags() {
+  const line = readFileSync(join(dist, 'main/veneur.js'), 'utf8').split('\n', 1)[0];
+  return /^#!.*?\bnode\b(.*)$/.exec(line)[1].trim().split(/\s+/);
+}
+for (const [name, s] of Object.entries(SCRIPTS)) {
+  if (!only.has(name)) continue;
+  if (
+    !existsSync(
+      join(
+        root,
+        s.args.find((a) => a.startsWith('bench/')),
+      ),
+    )
+  ) {
+    console.log(`${name}: script missing, skipped`);
+    continue;
+  }
+  const args = [...(s.shebangFlags ? shebangFlags() : []), ...s.args];
+  console.log(
+    `\n# ${name}: ${Object.entries(s.env ?? {})
+      .map(([k, v]) => `${k}=${v} `)
+      .join('')}node ${args.join(' ')}`,
+  );
+  // this process is pinned to core 1; the scripts pin what they run themselves
+  const r = spawnSync('taskset', ['-c', '0-1', process.execPath, ...args], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, ...s.env },
+  });
+  if (r.status !== 0) console.log(`${name}: exited with ${r.status ?? r.signal}`);
+}

@@ -78,7 +78,8 @@ writeFileSync(
 const bin = join(here, '../dist/main/veneur.js');
 const flags = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0])[1].trim().split(/\s+/);
 // e.g. BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server
-if (process.env.BENCH_SERVER_FLAGS) flags.push(...process.env.BENCH_SERVER_FLAGS.split(/\s+/).filter(Boolean));
+if (process.env.BENCH_SERVER_FLAGS)
+  flags.push(...process.env.BENCH_SERVER_FLAGS.split(/\s+/).filter(Boolean));
 const child = spawn('taskset', ['-c', '0', process.execPath, ...flags, bin, '-f', cfg], {
   stdio: ['ignore', 'ignore', 'pipe'],
 });
@@ -107,13 +108,9 @@ const rssSamples = [rss()];
 const sampler = setInterval(() => rssSamples.push(rss()), 5000);
 const secs = total / rate;
 await new Promise((resolve, reject) => {
-  const g = spawn(
-    'taskset',
-    ['-c', '1', buildGenerator(), String(port), file, String(rate), String(secs)],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  const g = spawn('taskset', ['-c', '1', buildGenerator(), String(port), file, String(rate), String(secs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   g.on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`udpgen ${c}`))));
 });
 await new Promise((r) => setTimeout(r, 2500));

@@ -6,11 +6,12 @@
  * `(program)` end a task. For each: its length, entry frame and top self-time
  * functions (sample counts).
  *
- *   node bench/profile-blocks.mjs file.cpuprofile [tasks=15]
+ *   node bench/profile-blocks.mjs file.cpuprofile [tasks=15] [from seconds=0] [skip=entry substring]
+ * e.g. `... 20 40 udp.js`: the 20 longest tasks after +40 s that are not the UDP reader.
  */
 import { readFileSync } from 'node:fs';
 
-const [file, maxTasks = '15'] = process.argv.slice(2);
+const [file, maxTasks = '15', fromSec = '0', skip = ''] = process.argv.slice(2);
 const prof = JSON.parse(readFileSync(file, 'utf8'));
 const byId = new Map(prof.nodes.map((x) => [x.id, x]));
 const parent = new Map();
@@ -51,10 +52,13 @@ for (let i = 0; i < prof.samples.length; i++) {
   task.samples.push(prof.samples[i]);
 }
 if (task !== null) tasks.push(task);
-tasks.sort((a, b) => b.end - b.start - (a.end - a.start));
+const shown = tasks.filter(
+  (k) => (k.start - prof.startTime) / 1e6 >= Number(fromSec) && (skip === '' || !label(k.entry).includes(skip)),
+);
+shown.sort((a, b) => b.end - b.start - (a.end - a.start));
 
 console.log(`${tasks.length} tasks in ${((t - prof.startTime) / 1e6).toFixed(1)} s; the longest:`);
-for (const k of tasks.slice(0, Number(maxTasks))) {
+for (const k of shown.slice(0, Number(maxTasks))) {
   const self = new Map();
   for (const id of k.samples) {
     const l = label(byId.get(id));

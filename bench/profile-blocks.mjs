@@ -53,7 +53,8 @@ for (let i = 0; i < prof.samples.length; i++) {
 }
 if (task !== null) tasks.push(task);
 const shown = tasks.filter(
-  (k) => (k.start - prof.startTime) / 1e6 >= Number(fromSec) && (skip === '' || !label(k.entry).includes(skip)),
+  (k) =>
+    (k.start - prof.startTime) / 1e6 >= Number(fromSec) && (skip === '' || !label(k.entry).includes(skip)),
 );
 shown.sort((a, b) => b.end - b.start - (a.end - a.start));
 

@@ -104,7 +104,7 @@ export class DatadogMetricSink implements MetricSink {
     const { checks, skipped, dropped } = writer;
     if (dropped > 0) {
       this.#ctx.logger.debug(
-        { sink: this.name, dropped },
+        { dropped },
         'dropped Datadog points that JSON cannot carry (NaN/Inf)',
       );
     }
@@ -133,7 +133,7 @@ export class DatadogMetricSink implements MetricSink {
         failed += post.count;
         firstError ??= s.reason;
         this.#ctx.logger.warn(
-          { sink: this.name, what: post.what, count: post.count, err: s.reason },
+          { what: post.what, count: post.count, err: s.reason },
           'Datadog rejected or did not receive a body',
         );
       }
@@ -148,7 +148,7 @@ export class DatadogMetricSink implements MetricSink {
       );
     }
     this.#ctx.logger.debug(
-      { sink: this.name, series: writer.series, checks: checks.length, bodies: posts.length },
+      { series: writer.series, checks: checks.length, bodies: posts.length },
       'completed flush to Datadog',
     );
     return result;
@@ -165,7 +165,7 @@ export class DatadogMetricSink implements MetricSink {
       signal,
     });
     this.#ctx.logger.debug(
-      { sink: this.name, events: events.length },
+      { events: events.length },
       'completed flushing events to Datadog',
     );
   }

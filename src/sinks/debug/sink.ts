@@ -146,7 +146,7 @@ export class DebugMetricSink implements MetricSink {
     const events = this.#pendingEvents;
     this.#pendingEvents = [];
     this.#ctx.logger.debug(
-      { sink: this.name, metrics: metrics.length, events: events.length },
+      { metrics: metrics.length, events: events.length },
       'debug sink flush',
     );
     await write(this.#out, renderDebugTable(this.name, metrics, events, this.#now()), signal);

@@ -121,7 +121,7 @@ export class LocalfileMetricSink implements MetricSink {
     this.#tail = append.catch(() => {});
     await append;
     this.#ctx.logger.debug(
-      { sink: this.name, rows, skipped, bytes: member.length, file: this.#config.flushFile },
+      { rows, skipped, bytes: member.length, file: this.#config.flushFile },
       'appended flush to local file',
     );
     return { flushed: rows, skipped, dropped: 0 };

@@ -103,10 +103,7 @@ export class DatadogMetricSink implements MetricSink {
     writer.end();
     const { checks, skipped, dropped } = writer;
     if (dropped > 0) {
-      this.#ctx.logger.debug(
-        { dropped },
-        'dropped Datadog points that JSON cannot carry (NaN/Inf)',
-      );
+      this.#ctx.logger.debug({ dropped }, 'dropped Datadog points that JSON cannot carry (NaN/Inf)');
     }
     if (checks.length > 0) {
       posts.push({
@@ -164,10 +161,7 @@ export class DatadogMetricSink implements MetricSink {
       render: () => renderEventsBody(events.map((e) => renderEvent(e, hostname))),
       signal,
     });
-    this.#ctx.logger.debug(
-      { events: events.length },
-      'completed flushing events to Datadog',
-    );
+    this.#ctx.logger.debug({ events: events.length }, 'completed flushing events to Datadog');
   }
 }
 

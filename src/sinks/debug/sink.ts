@@ -145,10 +145,7 @@ export class DebugMetricSink implements MetricSink {
     const metrics = await collect(batch);
     const events = this.#pendingEvents;
     this.#pendingEvents = [];
-    this.#ctx.logger.debug(
-      { metrics: metrics.length, events: events.length },
-      'debug sink flush',
-    );
+    this.#ctx.logger.debug({ metrics: metrics.length, events: events.length }, 'debug sink flush');
     await write(this.#out, renderDebugTable(this.name, metrics, events, this.#now()), signal);
     return { flushed: metrics.length, skipped: 0, dropped: 0 };
   }

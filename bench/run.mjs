@@ -24,7 +24,7 @@
  * 12. fuzz: bench/fuzz.mjs 10000000 60000 (10M random and mutated datagrams)
  *
  * Options (env): BENCH_ONLY=micro,flush,ingest,memory,drain (the default)  BENCH_SECONDS=5
- *   BENCH_RATES=800000,1000000,...   (lines/s to try, ascending)
+ *   BENCH_RATES=800000,1000000,...   (lines/s to try, ascending)  BENCH_READ_BUFFER=4194304 (ingest)
  *   BENCH_DRAIN_DATAGRAMS=400000 BENCH_DRAIN_WARMUP_CYCLES=1 BENCH_DRAIN_CYCLES=3 (per server start)
  * Everything talks to 127.0.0.1 only, and every process started is stopped by PID.
  */
@@ -128,13 +128,13 @@ async function flush() {
 }
 
 // ---------------------------------------------------------------- 3/4. server
-async function startServer(intakePort, extra = '') {
-  return spawnServer(writeBenchConfig({ interval: '1s', intakePort, extra }), 0);
+async function startServer(intakePort, extra = '', readBuffer = 4194304) {
+  return spawnServer(writeBenchConfig({ interval: '1s', intakePort, extra, readBuffer }), 0);
 }
 
-async function ingestAt(gen, file, linesPerDatagram, linesPerSec, secs) {
+async function ingestAt(gen, file, linesPerDatagram, linesPerSec, secs, readBuffer) {
   const intake = await startIntake();
-  const server = await startServer(intake.port);
+  const server = await startServer(intake.port, '', readBuffer);
   try {
     // warm up (JIT, caches) at a third of the rate, let that flush, then measure
     runGenerator(gen, server.port, file, linesPerSec / linesPerDatagram / 3, 2);
@@ -164,6 +164,19 @@ async function ingestAt(gen, file, linesPerDatagram, linesPerSec, secs) {
 
 async function ingest() {
   const gen = buildGenerator();
+  // BENCH_READ_BUFFER=bytes: the server's read_buffer_size_bytes (default 4 MiB, this
+  // machine's net.core.rmem_max; a larger one raises it for the run when root, and restores it)
+  const readBuffer = Number(process.env.BENCH_READ_BUFFER ?? 4194304);
+  const restore = readBuffer > 4194304 ? raiseRmemMax(readBuffer) : () => {};
+  if (restore === null) throw new Error(`cannot raise net.core.rmem_max to ${readBuffer} (needs root)`);
+  try {
+    await ingestScenarios(gen, readBuffer);
+  } finally {
+    restore();
+  }
+}
+
+async function ingestScenarios(gen, readBuffer) {
   const scenarios = [
     {
       label: '10 lines/datagram, 1,000 series, 3 tags',
@@ -193,7 +206,8 @@ async function ingest() {
     for (const target of override ?? sc.rates) {
       // loopback UDP on a shared VM is noisy: judge each rate by the median of a few trials
       const runs = [];
-      for (let t = 0; t < trials; t++) runs.push(await ingestAt(gen, file, sc.lpd, target, seconds));
+      for (let t = 0; t < trials; t++)
+        runs.push(await ingestAt(gen, file, sc.lpd, target, seconds, readBuffer));
       runs.sort((a, b) => a.loss - b.loss);
       const r = runs[Math.floor(runs.length / 2)];
       const ok = r.loss < 0.001;

@@ -38,6 +38,7 @@ import type { Component } from '../model/component.js';
 import type { MetricMessage } from '../protocol/forward/metricpb.js';
 import type { Telemetry } from '../telemetry/types.js';
 import { VeneurError } from '../util/errors.js';
+import { routeGrpcLogs } from './grpc-log.js';
 import {
   DRAINING_MESSAGE,
   EMPTY,
@@ -106,6 +107,7 @@ export class ImportServer implements Component {
   async start(): Promise<void> {
     if (this.#server !== null) return;
     const max = this.#opts.maxMessageBytes ?? 64 * 1024 * 1024;
+    routeGrpcLogs(this.#opts.logger);
     const server = new Server({
       'grpc.max_receive_message_length': max,
     });

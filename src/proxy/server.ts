@@ -16,6 +16,7 @@
  * (`ping_timeout` is Go's keepalive Time). `connection_timeout` (Go's handshake
  * timeout) has no grpc-js equivalent and is ignored.
  */
+
 import { readFileSync } from 'node:fs';
 import {
   ServerCredentials as Creds,
@@ -28,6 +29,7 @@ import {
   status,
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { routeGrpcLogs } from '../forward/grpc-log.js';
 import type { Component } from '../model/component.js';
 import type { Telemetry } from '../telemetry/types.js';
 import { VeneurError } from '../util/errors.js';
@@ -154,6 +156,7 @@ export class IngestServer implements Component {
       if (gs.pingTimeoutMs > 0) options['grpc.keepalive_time_ms'] = gs.pingTimeoutMs;
       if (gs.keepaliveTimeoutMs > 0) options['grpc.keepalive_timeout_ms'] = gs.keepaliveTimeoutMs;
     }
+    routeGrpcLogs(this.#opts.logger);
     const server = new Server(options);
     server.addService(rawForwardService, {
       SendMetricsV2: (call: ServerReadableStream<Buffer, Empty>, cb: sendUnaryData<Empty>) =>

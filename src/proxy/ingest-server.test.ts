@@ -297,6 +297,61 @@ describe('proxy ingest server: calls', () => {
   });
 });
 
+describe('proxy ingest server: connection age and keep-alive', () => {
+  const limits = (o: Partial<ProxyConfig['grpcServer']>): ProxyConfig['grpcServer'] => ({
+    connectionTimeoutMs: 0,
+    maxConnectionIdleMs: 0,
+    maxConnectionAgeMs: 0,
+    maxConnectionAgeGraceMs: 0,
+    pingTimeoutMs: 0,
+    keepaliveTimeoutMs: 0,
+    ...o,
+  });
+
+  it('sends a GOAWAY at max_connection_age (±10%), even to a busy connection', async () => {
+    const { s } = await server({
+      grpcServer: limits({ maxConnectionAgeMs: 300, maxConnectionAgeGraceMs: 5000 }),
+    });
+    try {
+      const session = http2.connect(`http://127.0.0.1:${s.port}`);
+      session.on('error', () => {});
+      // keep a call open across the age limit: it still completes (the grace period)
+      const req = session.request({
+        ':method': 'POST',
+        ':path': rawForwardService.SendMetricsV2.path,
+        'content-type': 'application/grpc',
+      });
+      const t0 = Date.now();
+      await new Promise<void>((resolve) => session.once('goaway', () => resolve()));
+      const ms = Date.now() - t0;
+      assert.ok(ms >= 250 && ms < 2000, `GOAWAY after ${ms} ms`);
+      const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => req.on('trailers', resolve));
+      req.resume();
+      req.end(frame(encodeMetric(metric(1))));
+      assert.equal((await trailers)['grpc-status'], '0', 'the call in flight finished');
+      session.destroy();
+    } finally {
+      await s.stop(Date.now() + 1000);
+    }
+  });
+
+  it('pings an idle connection every ping_timeout and keeps it while the client answers', async () => {
+    const { s } = await server({ grpcServer: limits({ pingTimeoutMs: 100, keepaliveTimeoutMs: 200 }) });
+    try {
+      const session = http2.connect(`http://127.0.0.1:${s.port}`);
+      let pings = 0;
+      session.on('ping', () => pings++);
+      session.on('error', () => {});
+      await new Promise((r) => setTimeout(r, 700));
+      assert.ok(pings >= 3, `${pings} pings in 700 ms`);
+      assert.equal(session.closed || session.destroyed, false, 'still open');
+      session.destroy();
+    } finally {
+      await s.stop(Date.now() + 1000);
+    }
+  });
+});
+
 describe('proxy ingest server: TLS (grpc_tls_address)', {
   skip: hasOpenssl() ? false : 'needs the openssl CLI',
 }, () => {

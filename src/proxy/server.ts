@@ -296,11 +296,15 @@ export class IngestServer implements Component {
   /** Per connection: the keepalive and age limits of `grpc_server`. */
   #session(session: http2.ServerHttp2Session): void {
     this.#sessions.add(session);
-    const timers: NodeJS.Timeout[] = [];
+    // the connection's timers (age, grace, keep-alive); each leaves the set when it fires
+    const timers = new Set<NodeJS.Timeout>();
     const later = (ms: number, fn: () => void): void => {
-      const timer = setTimeout(fn, ms);
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        fn();
+      }, ms);
       timer.unref();
-      timers.push(timer);
+      timers.add(timer);
     };
     session.on('close', () => {
       this.#sessions.delete(session);

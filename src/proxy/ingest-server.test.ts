@@ -39,7 +39,9 @@ class StubRouter implements Router {
   fullFor = 0;
   #waiters: (() => void)[] = [];
   route(msg: Uint8Array): 'ok' | 'full' | 'invalid' {
-    this.routed.push(Buffer.from(msg));
+    // kept as given, not copied, like the proxy's re-send window: a receive buffer
+    // reused under a routed view would show as changed bytes when the test compares
+    this.routed.push(Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength));
     if (this.fullFor > 0) {
       this.fullFor--;
       return 'full';

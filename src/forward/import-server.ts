@@ -1,6 +1,7 @@
 /**
  * The global's import server (reference §3.1 server side): gRPC
- * `forwardrpc.Forward` on `grpc_address`, built on @grpc/grpc-js.
+ * `forwardrpc.Forward` on `grpc_address`, on our node:http2 gRPC server
+ * (grpc-server.ts: wire format, statuses, compression, TLS).
  *
  * - `SendMetricsV2` (client stream of metricpb.Metric): what Go locals and ours send.
  * - `SendMetrics` (unary MetricList): Go's server answers UNIMPLEMENTED; we accept
@@ -24,29 +25,17 @@
  * Plaintext by default, like Go's; optional TLS (and client-certificate checks)
  * for fleets that terminate mTLS at the global.
  */
-import { readFileSync } from 'node:fs';
-import {
-  Server,
-  ServerCredentials,
-  type ServerReadableStream,
-  type ServerUnaryCall,
-  type sendUnaryData,
-  status,
-} from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Component } from '../model/component.js';
 import type { MetricMessage } from '../protocol/forward/metricpb.js';
 import type { Telemetry } from '../telemetry/types.js';
-import { VeneurError } from '../util/errors.js';
-import { routeGrpcLogs } from './grpc-log.js';
+import { type GrpcCall, GrpcServer, GrpcStatus } from './grpc-server.js';
 import {
   DRAINING_MESSAGE,
-  EMPTY,
-  type Empty,
-  forwardServiceDefinition,
-  type MetricList,
-  UNDECODABLE,
-  type Undecodable,
+  decodeMetricList,
+  decodeMetricOrNull,
+  SEND_METRICS_PATH,
+  SEND_METRICS_V2_PATH,
 } from './service.js';
 
 export interface ImportServerTlsOptions {
@@ -72,87 +61,50 @@ export interface ImportServerOptions {
   readonly tls?: ImportServerTlsOptions | null;
 }
 
-/** Go accepts `:8128` (all interfaces); grpc-js needs a host. */
-function bindTarget(address: string): string {
-  return address.startsWith(':') ? `[::]${address}` : address;
-}
-
-function hostOf(address: string): string {
-  const i = address.lastIndexOf(':');
-  const h = i < 0 ? address : address.slice(0, i);
-  return h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
-}
-
 export class ImportServer implements Component {
   readonly kind = 'grpc-import';
   readonly name: string;
   readonly #opts: ImportServerOptions;
   readonly #batchSize: number;
-  #server: Server | null = null;
-  #port = 0;
-  #host = '';
+  readonly #server: GrpcServer;
+  #started = false;
   #stopped: Promise<void> | null = null;
+  /** Ends every open SendMetricsV2 stream with DRAINING_MESSAGE (graceful stop). */
+  readonly #open = new Set<() => void>();
 
   constructor(opts: ImportServerOptions) {
     this.#opts = opts;
     this.name = opts.name ?? 'grpc-import';
     this.#batchSize = Math.max(1, opts.batchSize ?? 1000);
+    this.#server = new GrpcServer({
+      address: opts.address,
+      logger: opts.logger,
+      label: 'grpc_address',
+      maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024 * 1024,
+      tls: opts.tls ?? null,
+      methods: {
+        [SEND_METRICS_V2_PATH]: (call) => this.#sendMetricsV2(call),
+        [SEND_METRICS_PATH]: (call) => this.#sendMetrics(call),
+      },
+    });
   }
 
   /** The bound address (after start). */
   address(): { host: string; port: number } {
-    return { host: this.#host, port: this.#port };
+    const a = this.#opts.address;
+    const host = a.slice(0, a.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+    return { host: host === '' ? '::' : host, port: this.#server.port };
   }
 
   async start(): Promise<void> {
-    if (this.#server !== null) return;
-    const max = this.#opts.maxMessageBytes ?? 64 * 1024 * 1024;
-    routeGrpcLogs(this.#opts.logger);
-    const server = new Server({
-      'grpc.max_receive_message_length': max,
-    });
-    server.addService(forwardServiceDefinition, {
-      SendMetricsV2: (
-        call: ServerReadableStream<MetricMessage | Undecodable, Empty>,
-        cb: sendUnaryData<Empty>,
-      ) => this.#sendMetricsV2(call, cb),
-      SendMetrics: (call: ServerUnaryCall<MetricList, Empty>, cb: sendUnaryData<Empty>) =>
-        this.#sendMetrics(call, cb),
-    });
-    const creds = this.#credentials();
-    const target = bindTarget(this.#opts.address);
-    let port: number;
-    try {
-      port = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(target, creds, (err, p) => (err ? reject(err) : resolve(p)));
-      });
-    } catch (err) {
-      server.forceShutdown();
-      throw new VeneurError(
-        'ERR_LISTEN',
-        `grpc_address ${this.#opts.address}: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      );
-    }
-    this.#server = server;
-    this.#port = port;
-    this.#host = hostOf(target);
-    this.#opts.logger.info({ address: `${target}`, port }, 'gRPC import server listening');
-  }
-
-  #credentials(): ServerCredentials {
-    const t = this.#opts.tls;
-    if (t === undefined || t === null) return ServerCredentials.createInsecure();
-    const ca = t.caFile !== undefined && t.caFile !== '' ? readFileSync(t.caFile) : null;
-    return ServerCredentials.createSsl(
-      ca,
-      [{ private_key: readFileSync(t.keyFile), cert_chain: readFileSync(t.certFile) }],
-      ca !== null,
+    if (this.#started) return;
+    await this.#server.start();
+    this.#started = true;
+    this.#opts.logger.info(
+      { address: this.#opts.address, port: this.#server.port },
+      'gRPC import server listening',
     );
   }
-
-  /** Ends every open SendMetricsV2 stream with DRAINING_MESSAGE (graceful stop). */
-  readonly #open = new Set<() => void>();
 
   #deliver(batch: MetricMessage[]): void {
     if (batch.length === 0) return;
@@ -165,10 +117,7 @@ export class ImportServer implements Component {
     }
   }
 
-  #sendMetricsV2(
-    call: ServerReadableStream<MetricMessage | Undecodable, Empty>,
-    cb: sendUnaryData<Empty>,
-  ): void {
+  #sendMetricsV2(call: GrpcCall): void {
     const tel = this.#opts.telemetry;
     tel.count('import.request_total', 1, ['rpc:SendMetricsV2']);
     let batch: MetricMessage[] = [];
@@ -197,13 +146,14 @@ export class ImportServer implements Component {
     // graceful stop: keep what arrived (it is flushed by this global) and tell the sender
     // so, so a veneur-proxy does not re-send this window to another global (no double count)
     const drain = (): void => {
-      if (finish()) cb({ code: status.UNAVAILABLE, details: `${DRAINING_MESSAGE} received=${received}` });
+      if (finish()) call.fail(GrpcStatus.UNAVAILABLE, `${DRAINING_MESSAGE} received=${received}`);
     };
     this.#open.add(drain);
-    call.on('data', (m: MetricMessage | Undecodable) => {
+    call.onMessage((buf) => {
       if (finished) return;
       received++;
-      if (m === UNDECODABLE) {
+      const m = decodeMetricOrNull(buf);
+      if (m === null) {
         decodeErrors++;
         return;
       }
@@ -215,59 +165,53 @@ export class ImportServer implements Component {
           if (!finished) deliverBatch();
         });
     });
-    call.on('end', () => {
-      if (finish()) cb(null, EMPTY);
+    call.onEnd(() => {
+      if (finish()) call.ok();
     });
-    call.on('cancelled', () => {
-      // The client went away (deadline, reset): keep what arrived, as Go does.
-      if (finish()) tel.count('import.errors_total', 1, ['cause:cancelled']);
-    });
-    call.on('error', (err: Error) => {
+    call.onAbort((reason, message) => {
+      // the client went away (deadline, reset) or sent something unreadable: keep what
+      // arrived, as Go does
       if (finish()) {
-        tel.count('import.errors_total', 1, ['cause:stream']);
-        this.#opts.logger.debug({ err }, 'gRPC import: SendMetricsV2 stream error');
+        tel.count('import.errors_total', 1, [reason === 'cancelled' ? 'cause:cancelled' : 'cause:stream']);
+        if (reason === 'error')
+          this.#opts.logger.debug({ err: message }, 'gRPC import: SendMetricsV2 stream error');
       }
     });
   }
 
-  #sendMetrics(call: ServerUnaryCall<MetricList, Empty>, cb: sendUnaryData<Empty>): void {
+  #sendMetrics(call: GrpcCall): void {
     const tel = this.#opts.telemetry;
     tel.count('import.request_total', 1, ['rpc:SendMetrics']);
-    const list = call.request;
-    if (list.errors > 0) tel.count('import.errors_total', list.errors, ['cause:decode']);
-    if (list.malformed) {
-      tel.count('import.errors_total', 1, ['cause:decode']);
-      cb({ code: status.INVALID_ARGUMENT, details: 'malformed MetricList' });
-      return;
-    }
-    for (let i = 0; i < list.metrics.length; i += this.#batchSize) {
-      this.#deliver(list.metrics.slice(i, i + this.#batchSize));
-    }
-    cb(null, EMPTY);
+    const msgs: Buffer[] = [];
+    call.onMessage((m) => msgs.push(m));
+    call.onEnd(() => {
+      if (msgs.length !== 1) {
+        tel.count('import.errors_total', 1, ['cause:stream']);
+        call.fail(GrpcStatus.INTERNAL, `a unary call carries one message, got ${msgs.length}`);
+        return;
+      }
+      const list = decodeMetricList(msgs[0]!);
+      if (list.errors > 0) tel.count('import.errors_total', list.errors, ['cause:decode']);
+      if (list.malformed) {
+        tel.count('import.errors_total', 1, ['cause:decode']);
+        call.fail(GrpcStatus.INVALID_ARGUMENT, 'malformed MetricList');
+        return;
+      }
+      for (let i = 0; i < list.metrics.length; i += this.#batchSize) {
+        this.#deliver(list.metrics.slice(i, i + this.#batchSize));
+      }
+      call.ok();
+    });
+    call.onAbort((reason) => {
+      tel.count('import.errors_total', 1, [reason === 'cancelled' ? 'cause:cancelled' : 'cause:stream']);
+    });
   }
 
   /** Graceful stop (in-flight calls finish), forced at `deadline` (ms since epoch). Idempotent. */
   stop(deadline: number): Promise<void> {
     if (this.#stopped !== null) return this.#stopped;
-    const server = this.#server;
-    if (server === null) {
-      this.#stopped = Promise.resolve();
-      return this.#stopped;
-    }
     for (const drain of [...this.#open]) drain();
-    this.#stopped = new Promise<void>((resolve) => {
-      const timer = setTimeout(
-        () => {
-          server.forceShutdown();
-          resolve();
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-      server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    this.#stopped = this.#server.stop(deadline);
     return this.#stopped;
   }
 }

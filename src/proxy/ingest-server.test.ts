@@ -10,11 +10,12 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { hasOpenssl, makeTestPki, type TestPki } from '../../test/helpers/tls-certs.js';
 import { ForwardClient } from '../forward/client.js';
+import { MessageReader } from '../forward/grpc-server.js';
 import { encodeMetricList } from '../forward/service.js';
 import { encodeMetric, type MetricMessage } from '../protocol/forward/metricpb.js';
 import { RecordingTelemetry } from '../telemetry/types.js';
 import type { ProxyConfig } from './config.js';
-import { IngestServer, MessageReader, type Router, rawForwardService } from './server.js';
+import { IngestServer, type Router, rawForwardService } from './server.js';
 import { silentLogger } from './testing.js';
 
 const metric = (i: number): MetricMessage => ({

@@ -1,15 +1,17 @@
 /**
- * The `forwardrpc.Forward` service (reference §3.1), written out by hand for
- * @grpc/grpc-js (no .proto loading at runtime):
+ * The `forwardrpc.Forward` service (reference §3.1):
  *
  *   rpc SendMetrics(MetricList) returns (google.protobuf.Empty);             // unary, older peers
  *   rpc SendMetricsV2(stream metricpb.Metric) returns (google.protobuf.Empty); // the one Go uses
  *   message MetricList { repeated metricpb.Metric metrics = 1; }
  *
- * Request deserializers never throw: grpc-js fails the whole call when one does,
- * and one bad message must not lose a stream of good ones. A message that does not
- * decode becomes UNDECODABLE (SendMetricsV2; not null, which a grpc-js stream would
- * take for its end) or is counted in `MetricList.errors`.
+ * Paths, the MetricList codec, and the decoding of one message (which never
+ * throws: a message that does not decode is counted and skipped, so one bad
+ * message cannot lose a stream of good ones). Our servers (grpc-server.ts) and
+ * client (client.ts) speak HTTP/2 themselves; `forwardServiceDefinition` at the end
+ * is the service written out by hand for @grpc/grpc-js, which the tests use as a
+ * stand-in for other gRPC peers (a message that does not decode becomes UNDECODABLE
+ * there: not null, which a grpc-js stream would take for its end).
  */
 import { decodeMetric, encodeMetric, type MetricMessage } from '../protocol/forward/metricpb.js';
 
@@ -47,7 +49,7 @@ export type Undecodable = typeof UNDECODABLE;
 /**
  * Decodes one metricpb.Metric, or null when it is malformed. A Node Buffer is
  * viewed as a plain Uint8Array first: the decoder copies HLL bytes with `slice`,
- * which on a Buffer would return a view into grpc-js's receive buffer instead.
+ * which on a Buffer would return a view into the HTTP/2 receive buffer instead.
  */
 export function decodeMetricOrNull(buf: Uint8Array): MetricMessage | null {
   try {

@@ -247,7 +247,6 @@ class Call implements GrpcCall {
       this.done = true;
       this.#onAbort('cancelled', 'the client cancelled or the connection broke');
     });
-    stream.on('error', () => {}); // a reset stream; 'aborted' reports it
   }
 
   /** The call cannot go on (bad data): answer with `code` and tell the handler. */
@@ -415,7 +414,7 @@ export class GrpcServer {
   }
 
   #call(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', () => {});
+    stream.on('error', () => {}); // a reset stream; a call's 'aborted' reports it
     const method = headers[':method'];
     const type = headers['content-type'] ?? '';
     if (method !== 'POST' || !(type === 'application/grpc' || type.startsWith('application/grpc+'))) {

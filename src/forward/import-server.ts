@@ -29,7 +29,7 @@ import type { Logger } from 'pino';
 import type { Component } from '../model/component.js';
 import type { MetricMessage } from '../protocol/forward/metricpb.js';
 import type { Telemetry } from '../telemetry/types.js';
-import { type GrpcCall, GrpcServer, GrpcStatus } from './grpc-server.js';
+import { type GrpcCall, GrpcServer, GrpcStatus, splitHostPort } from './grpc-server.js';
 import {
   DRAINING_MESSAGE,
   decodeMetricList,
@@ -91,9 +91,7 @@ export class ImportServer implements Component {
 
   /** The bound address (after start). */
   address(): { host: string; port: number } {
-    const a = this.#opts.address;
-    const host = a.slice(0, a.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
-    return { host: host === '' ? '::' : host, port: this.#server.port };
+    return { host: splitHostPort(this.#opts.address).host, port: this.#server.port };
   }
 
   async start(): Promise<void> {

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aggregator } from '../dist/aggregate/aggregator.js';
 import { startIntake } from './intake.mjs';
-import { buildGenerator } from './server.mjs';
+import { buildGenerator, shebangFlags } from './server.mjs';
 
 const total = Number(process.argv[2] ?? 10_000_000);
 const rate = Number(process.argv[3] ?? 150_000);
@@ -76,7 +76,7 @@ writeFileSync(
   `statsd_listen_addresses: [udp://127.0.0.1:0]\ninterval: 1s\nread_buffer_size_bytes: 4194304\nmetric_sinks: [{kind: datadog, name: dd, config: {api_key: k, api_hostname: "http://127.0.0.1:${intake.port}"}}]\n`,
 );
 const bin = join(here, '../dist/main/veneur.js');
-const flags = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0])[1].trim().split(/\s+/);
+const flags = shebangFlags(bin);
 // e.g. BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server
 if (process.env.BENCH_SERVER_FLAGS)
   flags.push(...process.env.BENCH_SERVER_FLAGS.split(/\s+/).filter(Boolean));

@@ -2,7 +2,7 @@
 /**
  * veneur-proxy routing rate (issue 5, item 6): the real proxy (dist/main/veneur-proxy.js,
  * static `forward_addresses`) routes N forwarded series (50% global counters, 25% timer
- * digests, 15% global gauges, 10% sets, built as bench/import.mjs builds them) that this
+ * digests, 15% global gauges, 10% sets; bench/forwarded.mjs) that this
  * process sends on one SendMetricsV2 stream, to 2 real globals (dist/main/veneur.js,
  * `grpc_address`, blackhole sink). 3 rounds; each is timed from the first send until
  * both globals have read every byte the proxy sent them.
@@ -41,12 +41,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
-import { Aggregator } from '../dist/aggregate/aggregator.js';
-import { generate } from '../dist/flush/generate.js';
-import { makePolicy } from '../dist/flush/policy.js';
 import { ForwardClient } from '../dist/forward/client.js';
-import { encodeSeriesSliced } from '../dist/forward/convert.js';
 import { HashRing, keyHashFromBytes } from '../dist/proxy/ring.js';
+import { forwardedMessages } from './forwarded.mjs';
+import { shebangFlags } from './server.mjs';
 
 const n = Number(process.argv[2] ?? 500_000);
 if (!Number.isInteger(n) || n <= 0) throw new Error(`usage: node bench/proxy.mjs [series > 0]`);
@@ -109,18 +107,12 @@ async function stopChild(c, ms = 15_000) {
   return code;
 }
 
-/** The Node flags of a built file's shebang (`#!/usr/bin/env -S node --flag ...`). */
-function nodeFlags(bin) {
-  const m = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0]);
-  return (m?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
-}
-
 /**
  * Start `bin` (on `core` when pinning) with `-f cfg`. `started` resolves with the first
  * JSON log record for which `ready(record)` is true. Warnings and errors go to `problems`.
  */
 function startNode(name, bin, extraFlags, cfg, core, ready) {
-  const args = [...nodeFlags(bin), ...extraFlags, bin, '-f', cfg];
+  const args = [...shebangFlags(bin), ...extraFlags, bin, '-f', cfg];
   const child = PIN
     ? spawn('taskset', ['-c', String(core), process.execPath, ...args], {
         stdio: ['ignore', 'ignore', 'pipe'],
@@ -207,29 +199,6 @@ class StatsSocket {
   }
 }
 
-// ---------------------------------------------------------------------------
-// What a local forwards (as bench/import.mjs builds it)
-
-async function buildMessages() {
-  const agg = new Aggregator({ extendTags: [], metricMaxLength: 1 << 20 });
-  const lines = [];
-  for (let i = 0; i < n; i++) {
-    const k = i % 20;
-    if (k < 10) lines.push(`prx.c.${i}:1|c|#veneurglobalonly`);
-    else if (k < 15) for (let v = 0; v < 5; v++) lines.push(`prx.t.${i}:${v * 7 + (i % 13)}|ms`);
-    else if (k < 18) lines.push(`prx.g.${i}:${i}|g|#veneurglobalonly`);
-    else for (let m = 0; m < 3; m++) lines.push(`prx.s.${i}:u${m}|s`);
-    if (lines.length > 2000) agg.ingestPacket(Buffer.from(lines.splice(0).join('\n')));
-  }
-  agg.ingestPacket(Buffer.from(lines.join('\n')));
-  const gen = await generate(
-    agg.swap().series.values(),
-    makePolicy({ isLocal: true, percentiles: [0.5], aggregates: ['min', 'max', 'count'] }),
-    0,
-  );
-  return encodeSeriesSliced(gen.forward);
-}
-
 async function waitFor(cond, what, ms) {
   const until = performance.now() + ms;
   while (!cond()) {
@@ -286,7 +255,7 @@ let client;
 let failed = false;
 try {
   if (PIN) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
-  const msgs = await buildMessages();
+  const msgs = await forwardedMessages(n, 'prx');
   if (msgs.length !== n) throw new Error(`built ${msgs.length} series, expected ${n}`);
   console.log(
     `# veneur-proxy routing: ${fmt(n)} series (${(msgs.reduce((a, m) => a + m.length, 0) / 2 ** 20).toFixed(0)} MiB of metricpb) ` +

@@ -41,6 +41,7 @@ import {
   raiseRmemMax,
   runGenerator,
   runPinnedToCore1,
+  shebangFlags,
   sleep,
   spawnServer,
   writeBenchConfig,
@@ -350,11 +351,6 @@ if (only.has('memory')) await memory();
 if (only.has('drain')) await drain();
 
 // ---------------------------------------------------------------- 6-12. the scripts
-/** The node flags veneur's shebang runs the server with (the in-process benches use them too). */
-function shebangFlags() {
-  const line = readFileSync(join(dist, 'main/veneur.js'), 'utf8').split('\n', 1)[0];
-  return /^#!.*?\bnode\b(.*)$/.exec(line)[1].trim().split(/\s+/);
-}
 for (const [name, s] of Object.entries(SCRIPTS)) {
   if (!only.has(name)) continue;
   if (

@@ -133,18 +133,23 @@ export function kernelUdpDrops() {
   }
 }
 
+/** The node flags of a built bin's shebang (`#!/usr/bin/env -S node --flag ...`); veneur.js by default. */
+export function shebangFlags(bin = join(dist, 'main/veneur.js')) {
+  const m = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0]);
+  return (m?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
+}
+
 /**
  * Start dist/main/veneur.js with the node flags of its shebang (as users run it),
  * pinned to `core` (or to every core with null); resolves once it is serving.
  */
 export async function spawnServer(cfg, core) {
   const bin = join(dist, 'main/veneur.js');
-  const shebang = /^#!.*?\bnode\b(.*)$/.exec(readFileSync(bin, 'utf8').split('\n', 1)[0]);
   // BENCH_NODE_FLAGS="..." replaces the shebang's node flags (A/B of GC settings)
-  const flags = (process.env.BENCH_NODE_FLAGS ?? (shebang ? shebang[1] : ''))
-    .trim()
-    .split(/\s+/)
-    .filter(Boolean);
+  const flags =
+    process.env.BENCH_NODE_FLAGS !== undefined
+      ? process.env.BENCH_NODE_FLAGS.trim().split(/\s+/).filter(Boolean)
+      : shebangFlags(bin);
   // e.g. BENCH_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server under load
   if (process.env.BENCH_SERVER_FLAGS)
     flags.push(...process.env.BENCH_SERVER_FLAGS.split(/\s+/).filter(Boolean));
